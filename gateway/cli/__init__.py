@@ -1,0 +1,1 @@
+"""The ``wmbus-gateway`` command line."""

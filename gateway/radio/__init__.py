@@ -1,0 +1,1 @@
+"""Radio sources: the only code that touches serial ports and subprocesses."""
