@@ -1,0 +1,72 @@
+"""Clocks: the system's, and a manual one that tests and replays drive by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Where the daemon, the simulator and the health monitor read the time from."""
+
+    def now(self) -> datetime:
+        """The current instant, timezone-aware UTC."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of this clock's time."""
+        ...
+
+
+class SystemClock:
+    """Wall-clock time."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    @staticmethod
+    def monotonic() -> float:
+        return time.monotonic()
+
+
+class ManualClock:
+    """A clock that moves only when told to; sleepers wake when it passes their deadline."""
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("ManualClock needs a timezone-aware start")
+        self._now = start
+        self._sleepers: list[tuple[datetime, asyncio.Future[None]]] = []
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, instant: datetime) -> None:
+        """Move to ``instant`` (never backwards) and wake the sleepers it passes."""
+        self._now = max(self._now, instant)
+        self._wake()
+
+    def advance(self, seconds: float) -> None:
+        """Move forward by ``seconds``."""
+        self.set(self._now + timedelta(seconds=seconds))
+
+    async def sleep(self, seconds: float) -> None:
+        deadline = self._now + timedelta(seconds=seconds)
+        if deadline <= self._now:
+            await asyncio.sleep(0)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sleepers.append((deadline, future))
+        await future
+
+    def _wake(self) -> None:
+        due = [entry for entry in self._sleepers if entry[0] <= self._now]
+        self._sleepers = [entry for entry in self._sleepers if entry[0] > self._now]
+        for _, future in due:
+            if not future.done():
+                future.set_result(None)
