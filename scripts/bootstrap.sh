@@ -30,6 +30,8 @@ if [ "$want_test" -eq 1 ]; then
     missing=()
     command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
     command -v victoria-metrics >/dev/null || missing+=(victoria-metrics)
+    command -v systemd-analyze >/dev/null || missing+=(systemd)  # unit sandboxing score test
+    command -v openssl >/dev/null || missing+=(openssl)           # test CA for MQTT over TLS
     if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
 fi
 
