@@ -1,0 +1,479 @@
+"""The gateway's configuration: one TOML file, validated at load; errors name the key and its line.
+
+tomllib reports syntax errors with a line but loses the lines of values, so :class:`KeyLines` finds each
+key's line in the text itself; a semantic error ("mqtt.url must start with mqtt://") then points there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import re
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+KeyPath = tuple[str | int, ...]
+
+DEFAULT_STATE_DIR = Path("state")
+DEFAULT_TIMEZONE = "Europe/Rome"
+DEFAULT_PREFIX = "wmbus"
+
+
+class ConfigError(Exception):
+    """A configuration value is missing, malformed or out of range; names the file, line and key."""
+
+    def __init__(self, message: str, *, path: Path | None = None, key: str = "", line: int | None = None):
+        self.message = message
+        self.path = path
+        self.key = key
+        self.line = line
+        where = str(path) if path is not None else "<config>"
+        if line is not None:
+            where += f":{line}"
+        super().__init__(f"{where}: {key + ': ' if key else ''}{message}")
+
+
+class SourceKind(StrEnum):
+    """The kinds of radio source the daemon can run."""
+
+    SIMULATOR = "simulator"
+    IM871A = "im871a"
+    AMB8465 = "amb8465"
+    CUL = "cul"
+    RTL_WMBUS = "rtl_wmbus"
+    REPLAY = "replay"
+
+
+SERIAL_KINDS = frozenset({SourceKind.IM871A, SourceKind.AMB8465, SourceKind.CUL})
+LINK_MODES = ("T1", "C1", "S1", "C1T1")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    """One radio source: its kind, a unique name and its kind's settings."""
+
+    kind: SourceKind
+    name: str
+    device: str | None = None
+    link_mode: str = "C1T1"
+    command: str | None = None  # rtl_wmbus: the shell pipeline to run
+    path: Path | None = None  # replay: the recording
+    meter_count: int = 20  # simulator: fleet size
+    seed: int = 1  # simulator: fleet and radio randomness
+    speed: float = 1.0  # simulator: simulated seconds per real second
+
+
+@dataclass(frozen=True, slots=True)
+class MqttConfig:
+    """The MQTT uplink; ``password_file`` keeps the secret out of the configuration."""
+
+    url: str
+    prefix: str = DEFAULT_PREFIX
+    username: str | None = None
+    password_file: Path | None = None
+    client_id: str | None = None
+    raw: bool = False  # also publish raw telegrams (head-end mode)
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    """The whole validated configuration."""
+
+    gateway_id: str = "gateway"
+    state_dir: Path = DEFAULT_STATE_DIR
+    meters_file: Path | None = None
+    keys_file: Path | None = None
+    timezone: str = DEFAULT_TIMEZONE
+    log_level: str = "info"
+    sources: tuple[SourceConfig, ...] = (SourceConfig(kind=SourceKind.SIMULATOR, name="simulator"),)
+    mqtt: MqttConfig | None = None
+    outbox_max_messages: int = 100_000
+    dedup_window_s: float = 120.0
+    status_interval_s: float = 60.0
+    billing: Mapping[str, Any] = field(default_factory=dict)  # validated by gateway.daemon.processor
+    health: Mapping[str, Any] = field(default_factory=dict)  # validated by gateway.health
+    origin: Path | None = None  # the file this came from, for messages; None = embedded default
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def meters_path(self) -> Path:
+        return self.meters_file or self.state_dir / "meters.toml"
+
+    @property
+    def keys_path(self) -> Path:
+        return self.keys_file or self.state_dir / "keys.toml"
+
+    @property
+    def state_db_path(self) -> Path:
+        return self.state_dir / "state.db"
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.state_dir / "outbox.db"
+
+
+# --------------------------------------------------------------------------------------------------
+# Where each key is written
+
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_BARE_OR_QUOTED = r"(?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')"
+_ASSIGN = re.compile(rf"^\s*({_BARE_OR_QUOTED}(?:\s*\.\s*{_BARE_OR_QUOTED})*)\s*=")
+_PART = re.compile(r"[A-Za-z0-9_-]+|\"([^\"]*)\"|'([^']*)'")
+
+
+def _split_key(text: str) -> list[str]:
+    parts = []
+    for match in _PART.finditer(text):
+        parts.append(match.group(1) if match.group(1) is not None else match.group(2) or match.group(0))
+    return parts
+
+
+class KeyLines:
+    """The line (1-based) where each key path of a TOML text is written; arrays of tables indexed."""
+
+    def __init__(self, text: str) -> None:
+        self._lines: dict[KeyPath, int] = {}
+        table: KeyPath = ()
+        array_counts: dict[tuple[str, ...], int] = {}
+        in_multiline: str | None = None
+        for number, line in enumerate(text.splitlines(), start=1):
+            if in_multiline is not None:
+                if line.count(in_multiline) % 2 == 1:
+                    in_multiline = None
+                continue
+            header = _HEADER.match(line)
+            if header is not None and "=" not in header.group(2):
+                names = tuple(_split_key(header.group(2)))
+                if header.group(1) == "[[":
+                    index = array_counts.get(names, 0)
+                    array_counts[names] = index + 1
+                    table = (*names, index)
+                else:
+                    table = self._resolve(names, array_counts)
+                self._lines.setdefault(table, number)
+                continue
+            assign = _ASSIGN.match(line)
+            if assign is not None:
+                self._lines.setdefault((*table, *_split_key(assign.group(1))), number)
+                rest = line[assign.end() :]
+                for quote in ('"""', "'''"):
+                    if rest.count(quote) % 2 == 1:
+                        in_multiline = quote
+
+    @staticmethod
+    def _resolve(names: tuple[str, ...], arrays: dict[tuple[str, ...], int]) -> KeyPath:
+        # [radio.options] after [[radio]] belongs to the latest element of the array
+        out: list[str | int] = []
+        for depth, name in enumerate(names):
+            out.append(name)
+            prefix = names[: depth + 1]
+            if prefix in arrays and depth + 1 < len(names):
+                out.append(arrays[prefix] - 1)
+        return tuple(out)
+
+    def line_of(self, path: KeyPath) -> int | None:
+        """The line of ``path`` or, failing that, of its nearest written parent."""
+        while path:
+            if path in self._lines:
+                return self._lines[path]
+            path = path[:-1]
+        return None
+
+
+def format_key(path: KeyPath) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Typed access to one table, recording what was read so that unknown keys are reported
+
+
+class _Table:
+    def __init__(self, data: Mapping[str, Any], path: KeyPath, loader: _Loader) -> None:
+        self.data = data
+        self.path = path
+        self.loader = loader
+        self.used: set[str] = set()
+
+    def error(self, key: str | int | None, message: str) -> ConfigError:
+        path = self.path if key is None else (*self.path, key)
+        return self.loader.error(path, message)
+
+    def _get(self, key: str) -> Any:
+        self.used.add(key)
+        return self.data.get(key)
+
+    def string(self, key: str, default: str | None = None, *, choices: tuple[str, ...] = ()) -> str | None:
+        value = self._get(key)
+        if value is None:
+            return default
+        if not isinstance(value, str) or not value.strip():
+            raise self.error(key, "must be a non-empty string")
+        if choices and value not in choices:
+            raise self.error(key, f"must be one of {', '.join(choices)}; got {value!r}")
+        return value
+
+    def required_string(self, key: str, *, choices: tuple[str, ...] = ()) -> str:
+        value = self.string(key, choices=choices)
+        if value is None:
+            raise self.error(None, f"missing required key {key!r}")
+        return value
+
+    def number(self, key: str, default: float, *, minimum: float | None = None) -> float:
+        value = self._get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.error(key, f"must be a number, got {type(value).__name__}")
+        if minimum is not None and value < minimum:
+            raise self.error(key, f"must be at least {minimum}, got {value}")
+        return float(value)
+
+    def integer(self, key: str, default: int, *, minimum: int | None = None) -> int:
+        value = self._get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(key, f"must be an integer, got {type(value).__name__}")
+        if minimum is not None and value < minimum:
+            raise self.error(key, f"must be at least {minimum}, got {value}")
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self._get(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise self.error(key, "must be true or false")
+        return value
+
+    def path_value(self, key: str) -> Path | None:
+        value = self.string(key)
+        if value is None:
+            return None
+        path = Path(value).expanduser()
+        if not path.is_absolute() and self.loader.origin is not None:
+            path = self.loader.origin.parent / path
+        return path
+
+    def table(self, key: str) -> _Table:
+        value = self._get(key)
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise self.error(key, "must be a table")
+        return _Table(value, (*self.path, key), self.loader)
+
+    def raw_table(self, key: str) -> dict[str, Any]:
+        """A table handed as is to the part that owns it (it validates the contents)."""
+        return dict(self.table(key).data)
+
+    def finish(self) -> None:
+        for key in self.data:
+            if key not in self.used:
+                raise self.error(key, "unknown key")
+
+
+class _Loader:
+    def __init__(self, text: str, origin: Path | None) -> None:
+        self.origin = origin
+        self.lines = KeyLines(text)
+
+    def error(self, path: KeyPath, message: str) -> ConfigError:
+        return ConfigError(message, path=self.origin, key=format_key(path), line=self.lines.line_of(path))
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def parse_config(text: str, origin: Path | None = None) -> GatewayConfig:
+    """Validate a configuration text; raise :class:`ConfigError` naming the key and the line."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        match = re.search(r"line (\d+)", str(err))
+        line = int(match.group(1)) if match else None
+        raise ConfigError(f"TOML syntax: {err}", path=origin, line=line) from None
+    loader = _Loader(text, origin)
+    root = _Table(data, (), loader)
+
+    gateway = root.table("gateway")
+    gateway_id = gateway.string("id", "gateway") or "gateway"
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", gateway_id):
+        raise gateway.error("id", "only letters, digits, '_', '.' and '-' (it is an MQTT topic level)")
+    state_dir = gateway.path_value("state_dir") or DEFAULT_STATE_DIR
+    timezone = gateway.string("timezone", DEFAULT_TIMEZONE) or DEFAULT_TIMEZONE
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise gateway.error("timezone", f"unknown time zone {timezone!r}") from None
+    config_fields: dict[str, Any] = {
+        "gateway_id": gateway_id,
+        "state_dir": state_dir,
+        "meters_file": gateway.path_value("meters_file"),
+        "keys_file": gateway.path_value("keys_file"),
+        "timezone": timezone,
+        "log_level": gateway.string("log_level", "info", choices=("debug", "info", "warning", "error")),
+        "status_interval_s": gateway.number("status_interval_s", 60.0, minimum=1.0),
+    }
+    gateway.finish()
+
+    config_fields["sources"] = _parse_sources(root, loader)
+    config_fields["mqtt"] = _parse_mqtt(root)
+
+    outbox = root.table("outbox")
+    config_fields["outbox_max_messages"] = outbox.integer("max_messages", 100_000, minimum=100)
+    outbox.finish()
+    dedup = root.table("dedup")
+    config_fields["dedup_window_s"] = dedup.number("window_s", 120.0, minimum=0.0)
+    dedup.finish()
+
+    billing = root.table("billing")
+    config_fields["billing"] = _check_billing(billing)
+    config_fields["health"] = root.raw_table("health")
+    root.finish()
+    return GatewayConfig(origin=origin, **config_fields)
+
+
+def _parse_sources(root: _Table, loader: _Loader) -> tuple[SourceConfig, ...]:
+    items = root._get("radio")
+    if items is None:
+        return GatewayConfig().sources
+    if not isinstance(items, list) or not items:
+        raise root.error("radio", "must be one or more [[radio]] tables")
+    sources: list[SourceConfig] = []
+    names: set[str] = set()
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise root.error("radio", "must be one or more [[radio]] tables")
+        table = _Table(item, ("radio", index), loader)
+        kind = SourceKind(table.required_string("type", choices=tuple(SourceKind)))
+        name = table.string("name", kind.value) or kind.value
+        if name in names:
+            raise table.error("name", f"another radio is already named {name!r}; give each a unique name")
+        names.add(name)
+        device = table.string("device")
+        if kind in SERIAL_KINDS and device is None:
+            raise table.error(None, f"missing required key 'device' (e.g. /dev/wmbus-{kind})")
+        path = table.path_value("path")
+        if kind is SourceKind.REPLAY and path is None:
+            raise table.error(None, "missing required key 'path' (the recording to replay)")
+        sources.append(
+            SourceConfig(
+                kind=kind,
+                name=name,
+                device=device,
+                link_mode=table.string("link_mode", "C1T1", choices=LINK_MODES) or "C1T1",
+                command=table.string("command"),
+                path=path,
+                meter_count=table.integer("meters", 20, minimum=1),
+                seed=table.integer("seed", 1),
+                speed=table.number("speed", 1.0, minimum=0.001),
+            )
+        )
+        table.finish()
+    return tuple(sources)
+
+
+def _parse_mqtt(root: _Table) -> MqttConfig | None:
+    if "mqtt" not in root.data:
+        root.used.add("mqtt")
+        return None
+    mqtt = root.table("mqtt")
+    url = mqtt.required_string("url")
+    check_mqtt_url(url, lambda message: mqtt.error("url", message))
+    prefix = mqtt.string("prefix", DEFAULT_PREFIX) or DEFAULT_PREFIX
+    if any(ch in prefix for ch in "#+") or prefix.startswith("/") or prefix.endswith("/"):
+        raise mqtt.error("prefix", "must not contain '#' or '+' nor start or end with '/'")
+    password_file = mqtt.path_value("password_file")
+    if "password" in mqtt.data:
+        raise mqtt.error("password", "put the password in a file of its own and name it in password_file")
+    config = MqttConfig(
+        url=url,
+        prefix=prefix,
+        username=mqtt.string("username"),
+        password_file=password_file,
+        client_id=mqtt.string("client_id"),
+        raw=mqtt.boolean("raw", False),
+    )
+    mqtt.finish()
+    return config
+
+
+def check_mqtt_url(url: str, error: Any = None) -> None:
+    """Accept ``mqtt://host[:port]`` and ``mqtts://host[:port]``."""
+    if not re.fullmatch(r"mqtts?://[^\s/:]+(:\d{1,5})?/?", url):
+        message = f"must look like mqtt://host:1883 or mqtts://host:8883, got {url!r}"
+        raise error(message) if error is not None else ConfigError(message, key="mqtt.url")
+
+
+def _check_billing(billing: _Table) -> dict[str, Any]:
+    """Check [billing] against the processor's settings when the billing module provides them."""
+    try:
+        processor = importlib.import_module("gateway.daemon.processor")
+    except ImportError:
+        return dict(billing.data)
+    settings_type = getattr(processor, "BillingSettings", None)
+    if settings_type is None or not dataclasses.is_dataclass(settings_type):
+        return dict(billing.data)
+    known = {item.name: item for item in dataclasses.fields(settings_type)}
+    out: dict[str, Any] = {}
+    for key, value in billing.data.items():
+        billing.used.add(key)
+        if key not in known:
+            raise billing.error(key, f"unknown key (known: {', '.join(sorted(known))})")
+        default = known[key].default
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise billing.error(key, "must be true or false")
+        if isinstance(default, int | float) and not isinstance(default, bool):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise billing.error(key, "must be a number")
+            if value < 0:
+                raise billing.error(key, f"must not be negative, got {value}")
+        if isinstance(default, str) and not isinstance(value, str):
+            raise billing.error(key, "must be a string")
+        out[key] = value
+    return out
+
+
+def load_config(path: Path | None) -> GatewayConfig:
+    """Load ``path`` or, when None, the embedded default (simulated radio, ./state)."""
+    if path is None:
+        return GatewayConfig()
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError("no such configuration file", path=path) from None
+    except OSError as err:
+        raise ConfigError(f"cannot read: {err.strerror}", path=path) from None
+    return parse_config(text, origin=path)
+
+
+def iter_keys(config: GatewayConfig) -> Iterator[tuple[str, Any]]:
+    """The effective settings as (dotted key, value), for ``config check``; no secrets are held here."""
+    yield "gateway.id", config.gateway_id
+    yield "gateway.state_dir", str(config.state_dir)
+    yield "gateway.meters_file", str(config.meters_path)
+    yield "gateway.keys_file", str(config.keys_path)
+    yield "gateway.timezone", config.timezone
+    yield "gateway.log_level", config.log_level
+    for source in config.sources:
+        detail = source.device or (str(source.path) if source.path else "") or source.command or ""
+        yield f"radio.{source.name}", f"{source.kind} {detail}".strip()
+    yield "mqtt.url", config.mqtt.url if config.mqtt else "(none: readings are printed)"
+    yield "outbox.max_messages", config.outbox_max_messages
+    yield "dedup.window_s", config.dedup_window_s
+    for key, value in config.billing.items():
+        yield f"billing.{key}", value

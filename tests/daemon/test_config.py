@@ -1,0 +1,149 @@
+"""The configuration file: defaults, the documented example, and errors that name the key and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.daemon.config import (
+    ConfigError,
+    GatewayConfig,
+    KeyLines,
+    SourceKind,
+    load_config,
+    parse_config,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def error_of(text: str) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, origin=Path("/etc/wmbus-gateway/gateway.toml"))
+    return info.value
+
+
+def test_no_file_is_the_embedded_default_simulator() -> None:
+    config = load_config(None)
+    assert config == GatewayConfig()
+    assert [source.kind for source in config.sources] == [SourceKind.SIMULATOR]
+    assert config.mqtt is None
+    assert config.keys_path == Path("state/keys.toml")
+    assert config.tz.key == "Europe/Rome"
+
+
+def test_documented_example_is_valid() -> None:
+    config = load_config(REPO / "config" / "gateway.example.toml")
+    assert config.gateway_id
+    assert config.mqtt is not None and config.mqtt.url.startswith("mqtt")
+    assert len(config.sources) >= 1
+
+
+def test_values_are_read() -> None:
+    config = parse_config(
+        """
+[gateway]
+id = "pumping-station-3"
+state_dir = "/var/lib/wmbus-gateway"
+timezone = "Europe/Berlin"
+
+[[radio]]
+type = "im871a"
+name = "roof"
+device = "/dev/wmbus-im871a"
+link_mode = "T1"
+
+[[radio]]
+type = "rtl_wmbus"
+command = "rtl_sdr -f 868.95M -s 1.6e6 - | rtl_wmbus"
+
+[mqtt]
+url = "mqtts://broker.example.net:8883"
+prefix = "utility"
+
+[dedup]
+window_s = 30
+"""
+    )
+    assert config.gateway_id == "pumping-station-3"
+    assert config.state_dir == Path("/var/lib/wmbus-gateway")
+    assert config.timezone == "Europe/Berlin"
+    assert next((s.kind, s.name, s.device, s.link_mode) for s in config.sources) == (
+        SourceKind.IM871A,
+        "roof",
+        "/dev/wmbus-im871a",
+        "T1",
+    )
+    assert config.sources[1].name == "rtl_wmbus"
+    assert config.mqtt is not None and config.mqtt.prefix == "utility"
+    assert config.dedup_window_s == 30.0
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "line", "words"),
+    [
+        ('[gateway]\nid = "a"\n\n[mqtt]\nurl = "http://x"\n', "mqtt.url", 5, "mqtt://"),
+        ('[gateway]\nid = "a"\ncolour = "red"\n', "gateway.colour", 3, "unknown key"),
+        ('[gateway]\n# a comment\ntimezone = "Mars/Olympus"\n', "gateway.timezone", 3, "time zone"),
+        (
+            '[[radio]]\ntype = "simulator"\n\n[[radio]]\ntype = "cul"\nlink_mode = "T9"\ndevice = "/dev/x"\n',
+            "radio[1].link_mode",
+            6,
+            "one of",
+        ),
+        ('[[radio]]\ntype = "im871a"\nname = "roof"\n', "radio[0]", 1, "device"),
+        ('[[radio]]\ntype = "replay"\n', "radio[0]", 1, "path"),
+        ('[[radio]]\ntype = "sdr"\n', "radio[0].type", 2, "one of"),
+        ('[[radio]]\ntype = "simulator"\nmeters = 0\n', "radio[0].meters", 3, "at least 1"),
+        ('[outbox]\nmax_messages = "many"\n', "outbox.max_messages", 2, "integer"),
+        ('[mqtt]\nurl = "mqtt://h:1883"\npassword = "secret"\n', "mqtt.password", 3, "password_file"),
+        ('[mqtt]\nprefix = "x"\n', "mqtt", 1, "url"),
+        ('[gateway]\nid = "has space"\n', "gateway.id", 2, "letters"),
+        ('dedup.window_s = -1\n', "dedup.window_s", 1, "at least"),
+    ],
+)
+def test_errors_name_key_and_line(text: str, key: str, line: int, words: str) -> None:
+    err = error_of(text)
+    assert err.key == key
+    assert err.line == line
+    assert words in err.message
+    assert str(err).startswith(f"/etc/wmbus-gateway/gateway.toml:{line}: {key}: ")
+
+
+def test_syntax_error_has_a_line() -> None:
+    err = error_of('[gateway]\nid = "a"\n\n[mqtt\n')
+    assert err.line == 4
+    assert "TOML syntax" in str(err)
+
+
+def test_duplicate_radio_names_are_refused() -> None:
+    err = error_of('[[radio]]\ntype = "simulator"\n\n[[radio]]\ntype = "simulator"\n')
+    assert err.key in {"radio[1].name", "radio[1]"}
+    assert err.line == 4
+    assert "unique" in err.message
+
+
+def test_relative_paths_are_relative_to_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text('[gateway]\nstate_dir = "data"\nkeys_file = "secret/keys.toml"\n')
+    config = load_config(path)
+    assert config.state_dir == tmp_path / "data"
+    assert config.keys_path == tmp_path / "secret" / "keys.toml"
+    assert config.meters_path == tmp_path / "data" / "meters.toml"
+
+
+def test_missing_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such configuration file"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_key_lines_handles_dotted_quoted_and_multiline() -> None:
+    lines = KeyLines(
+        '# c\na.b = 1\n[t]\n"quoted key" = 2\ns = """\nx = 1\n"""\ny = 3\n[[arr]]\nz = 1\n[[arr]]\nz = 2\n'
+    )
+    assert lines.line_of(("a", "b")) == 2
+    assert lines.line_of(("t", "quoted key")) == 4
+    assert lines.line_of(("t", "y")) == 8
+    assert lines.line_of(("t", "x")) == 3  # inside the multi-line string: falls back to the table
+    assert lines.line_of(("arr", 1, "z")) == 12
