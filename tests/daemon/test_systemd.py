@@ -1,0 +1,134 @@
+"""The systemd unit (sandboxing score, notify, watchdog), the udev rule, and the notify datagrams."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from gateway.daemon.sdnotify import SystemdNotifier
+
+REPO = Path(__file__).resolve().parents[2]
+UNIT = REPO / "systemd" / "wmbus-gateway.service"
+RULES = REPO / "systemd" / "99-wmbus-dongles.rules"
+MAX_EXPOSURE = 2.0
+
+
+def unit_settings() -> dict[str, list[str]]:
+    settings: dict[str, list[str]] = {}
+    for line in UNIT.read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith(("#", "[")):
+            key, _, value = line.partition("=")
+            settings.setdefault(key.strip(), []).append(value.strip())
+    return settings
+
+
+def test_exposure_score_at_most_two() -> None:
+    tool = shutil.which("systemd-analyze")
+    if tool is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("systemd-analyze is missing (scripts/bootstrap.sh --test installs it)")
+        pytest.skip("systemd-analyze not installed")
+    result = subprocess.run(
+        [tool, "security", "--offline=true", "--no-pager", str(UNIT)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout + result.stderr)
+    assert match is not None, result.stdout + result.stderr
+    assert float(match.group(1)) <= MAX_EXPOSURE
+
+
+def test_unit_lifecycle_settings() -> None:
+    settings = unit_settings()
+    assert settings["Type"] == ["notify"]
+    assert float(settings["WatchdogSec"][0]) > 0
+    assert settings["Restart"] == ["on-failure"]
+    assert settings["KillSignal"] == ["SIGTERM"]
+    assert settings["StateDirectory"] == ["wmbus-gateway"]
+    assert settings["DynamicUser"] == ["yes"] or "User" in settings
+    assert "-HUP" in settings["ExecReload"][0]
+    exec_start = settings["ExecStart"][0]
+    assert " run " in exec_start and "--state-dir /var/lib/wmbus-gateway" in exec_start
+    # the dongles' group, and the device classes of USB serial dongles and USB device nodes (reset)
+    assert settings["SupplementaryGroups"] == ["wmbus"]
+    assert {"char-ttyUSB rw", "char-ttyACM rw", "char-usb_device rw"} <= set(settings["DeviceAllow"])
+
+
+def test_udev_rule_gives_each_dongle_a_stable_link_and_the_group() -> None:
+    rules = [line for line in RULES.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    by_id: dict[tuple[str, str], list[str]] = {}
+    for rule in rules:
+        vendor = re.search(r'ATTRS?\{idVendor\}=="([0-9a-f]{4})"', rule)
+        product = re.search(r'ATTRS?\{idProduct\}=="([0-9a-f]{4})"', rule)
+        assert vendor and product, rule
+        assert 'GROUP="wmbus"' in rule and 'MODE="0660"' in rule, rule
+        # every clause is KEY op "value", separated by commas
+        for clause in rule.split(", "):
+            assert re.fullmatch(r'[A-Z_]+(\{[^}]+\})?(==|!=|=|\+=|:=)"[^"]*"', clause.strip()), clause
+        by_id.setdefault((vendor.group(1), product.group(1)), []).append(rule)
+    links = {
+        ("10c4", "87ed"): "wmbus-im871a",
+        ("0403", "6001"): "wmbus-amb8465",
+        ("03eb", "204b"): "wmbus-cul",
+    }
+    for usb_id, link in links.items():
+        tty = [r for r in by_id[usb_id] if 'SUBSYSTEM=="tty"' in r]
+        usb = [r for r in by_id[usb_id] if 'SUBSYSTEM=="usb"' in r]
+        assert len(tty) == 1 and f'SYMLINK+="{link}"' in tty[0]
+        assert len(usb) == 1  # the USB node too, for the health monitor's reset
+    # the AMB8465 is a generic FTDI id: the product string must narrow it down
+    assert "ATTRS{product}" in by_id[("0403", "6001")][0]
+
+
+def receive(sock: socket.socket) -> str:
+    return sock.recv(4096).decode()
+
+
+def test_notifier_sends_datagrams(tmp_path: Path) -> None:
+    path = tmp_path / "notify"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(str(path))
+    server.settimeout(2)
+    notifier = SystemdNotifier({"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "30000000"})
+    try:
+        assert notifier.enabled and notifier.watchdog_s == 30.0
+        assert notifier.ready("3 sources up")
+        assert receive(server) == "READY=1\nSTATUS=3 sources up"
+        assert notifier.watchdog()
+        assert receive(server) == "WATCHDOG=1"
+        assert notifier.stopping()
+        assert receive(server) == "STOPPING=1"
+    finally:
+        notifier.close()
+        server.close()
+
+
+def test_notifier_abstract_socket() -> None:
+    name = f"wmbus-test-{os.getpid()}"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind("\0" + name)
+    server.settimeout(2)
+    notifier = SystemdNotifier({"NOTIFY_SOCKET": "@" + name})
+    try:
+        assert notifier.ready()
+        assert receive(server) == "READY=1"
+    finally:
+        notifier.close()
+        server.close()
+
+
+def test_notifier_is_silent_outside_systemd() -> None:
+    notifier = SystemdNotifier({})
+    assert not notifier.enabled
+    assert notifier.watchdog_s is None
+    assert notifier.ready() is False
+    other_pid = SystemdNotifier({"NOTIFY_SOCKET": "/x", "WATCHDOG_USEC": "1000", "WATCHDOG_PID": "1"})
+    assert other_pid.watchdog_s is None  # the watchdog is meant for another process
