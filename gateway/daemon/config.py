@@ -7,7 +7,6 @@ key's line in the text itself; a semantic error ("mqtt.url must start with mqtt:
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -16,6 +15,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from gateway.daemon.billing_settings import BillingSettings
 
 KeyPath = tuple[str | int, ...]
 
@@ -95,13 +96,17 @@ class GatewayConfig:
     outbox_max_messages: int = 100_000
     dedup_window_s: float = 120.0
     status_interval_s: float = 60.0
-    billing: Mapping[str, Any] = field(default_factory=dict)  # validated by gateway.daemon.processor
+    billing: Mapping[str, Any] = field(default_factory=dict)  # BillingSettings fields, checked
     health: Mapping[str, Any] = field(default_factory=dict)  # validated by gateway.health
     origin: Path | None = None  # the file this came from, for messages; None = embedded default
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def billing_settings(self) -> BillingSettings:
+        return BillingSettings.from_mapping(dict(self.billing))
 
     @property
     def meters_path(self) -> Path:
@@ -420,31 +425,29 @@ def check_mqtt_url(url: str, error: Any = None) -> None:
 
 
 def _check_billing(billing: _Table) -> dict[str, Any]:
-    """Check [billing] against the processor's settings when the billing module provides them."""
-    try:
-        processor = importlib.import_module("gateway.daemon.processor")
-    except ImportError:
-        return dict(billing.data)
-    settings_type = getattr(processor, "BillingSettings", None)
-    if settings_type is None or not dataclasses.is_dataclass(settings_type):
-        return dict(billing.data)
-    known = {item.name: item for item in dataclasses.fields(settings_type)}
+    """Check [billing] against BillingSettings' fields and its own range checks."""
+    known = {item.name: item for item in dataclasses.fields(BillingSettings)}
     out: dict[str, Any] = {}
     for key, value in billing.data.items():
         billing.used.add(key)
         if key not in known:
             raise billing.error(key, f"unknown key (known: {', '.join(sorted(known))})")
         default = known[key].default
-        if isinstance(default, bool) and not isinstance(value, bool):
-            raise billing.error(key, "must be true or false")
-        if isinstance(default, int | float) and not isinstance(default, bool):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise billing.error(key, "must be a number")
-            if value < 0:
-                raise billing.error(key, f"must not be negative, got {value}")
-        if isinstance(default, str) and not isinstance(value, str):
-            raise billing.error(key, "must be a string")
-        out[key] = value
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise billing.error(key, "must be true or false")
+        elif isinstance(default, int) and (isinstance(value, bool) or not isinstance(value, int)):
+            raise billing.error(key, "must be an integer")
+        elif isinstance(default, float) and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise billing.error(key, "must be a number")
+        if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+            raise billing.error(key, f"must not be negative, got {value}")
+        out[key] = float(value) if isinstance(default, float) else value
+    try:
+        BillingSettings.from_mapping(out)
+    except ValueError as err:
+        culprit = next((key for key in out if key in str(err)), None)
+        raise billing.error(culprit, str(err)) from None
     return out
 
 

@@ -100,7 +100,7 @@ window_s = 30
         ('[mqtt]\nurl = "mqtt://h:1883"\npassword = "secret"\n', "mqtt.password", 3, "password_file"),
         ('[mqtt]\nprefix = "x"\n', "mqtt", 1, "url"),
         ('[gateway]\nid = "has space"\n', "gateway.id", 2, "letters"),
-        ('dedup.window_s = -1\n', "dedup.window_s", 1, "at least"),
+        ("dedup.window_s = -1\n", "dedup.window_s", 1, "at least"),
     ],
 )
 def test_errors_name_key_and_line(text: str, key: str, line: int, words: str) -> None:
@@ -147,3 +147,21 @@ def test_key_lines_handles_dotted_quoted_and_multiline() -> None:
     assert lines.line_of(("t", "y")) == 8
     assert lines.line_of(("t", "x")) == 3  # inside the multi-line string: falls back to the table
     assert lines.line_of(("arr", 1, "z")) == 12
+
+
+def test_billing_table_is_checked_against_the_settings() -> None:
+    config = parse_config(
+        "[billing]\ncutoff_day = 5\ninterpolation_span_h = 48\nreading_notifications = false\n"
+    )
+    settings = config.billing_settings
+    assert (settings.cutoff_day, settings.interpolation_span_h, settings.reading_notifications) == (
+        5,
+        48.0,
+        False,
+    )
+    err = error_of("[billing]\n\ncutoff_day = 31\n")
+    assert (err.key, err.line) == ("billing.cutoff_day", 3)
+    err = error_of("[billing]\ncutof_day = 3\n")
+    assert (err.key, err.line, err.message.split(" (")[0]) == ("billing.cutof_day", 2, "unknown key")
+    err = error_of('[billing]\nno_consumption_days = "a week"\n')
+    assert (err.key, err.line) == ("billing.no_consumption_days", 2)
