@@ -1,0 +1,46 @@
+"""Options every subcommand shares (--config, --state-dir) and the one way to load settings from them."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+from gateway.daemon.config import ConfigError, GatewayConfig, load_config
+from gateway.daemon.meters import Provisioning
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Configuration file (TOML). Default: the embedded simulator setup."),
+]
+StateDirOption = Annotated[
+    Path | None,
+    typer.Option("--state-dir", help="State folder (database, outbox, meters and keys). Default: ./state"),
+]
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print an error on stderr and exit."""
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def settings(config: Path | None, state_dir: Path | None) -> GatewayConfig:
+    """The configuration, with --state-dir taking precedence over the file's gateway.state_dir."""
+    try:
+        loaded = load_config(config)
+    except ConfigError as err:
+        fail(str(err))
+    if state_dir is not None:
+        loaded = dataclasses.replace(loaded, state_dir=state_dir)
+    return loaded
+
+
+def provisioning(config: GatewayConfig) -> Provisioning:
+    return Provisioning(config.meters_path, config.keys_path)
