@@ -33,7 +33,8 @@ def test_help_lists_the_commands() -> None:
 
 
 def test_add_with_key_option_never_prints_it(state: Path) -> None:
-    code, out = invoke("meters", "add", "12345678", "--key", KEY, "--name", "Cellar", "--state-dir", str(state))
+    state_dir = ("--state-dir", str(state))
+    code, out = invoke("meters", "add", "12345678", "--key", KEY, "--name", "Cellar", *state_dir)
     assert code == 0, out
     assert "added meter 12345678 with its key" in out
     assert KEY not in out and KEY.lower() not in out
