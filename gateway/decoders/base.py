@@ -1,0 +1,103 @@
+"""MeterDecoder: a declarative description of one meter family (what it matches, its fields, its flags).
+
+A decoder is data: the telegrams it claims (:class:`Match`), a table of standard fields, the meaning of its
+status bits, and at most one function for the proprietary part of the payload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gateway.decoders.compact import expand_compact
+from gateway.decoders.draft import ReadingDraft
+from gateway.decoders.fields import Direction, Field, apply_fields, offer_set_days
+from gateway.decoders.status import FlagTable, apply_tpl_status, labels_text, word_of
+from gateway.wmbus.errors import WMBusError
+from gateway.wmbus.records import DataRecord, Function
+from gateway.wmbus.telegram import Telegram
+
+ProprietaryPart = Callable[[Telegram, ReadingDraft], None]
+"""Code for a maker's own bytes: reads ``telegram.payload`` (or records) and writes the draft."""
+
+MANUFACTURER_CIS = frozenset(range(0xA0, 0xB8))
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """What a decoder claims: a manufacturer, optionally a version, device type and set of CI fields."""
+
+    manufacturer: str
+    version: int | None = None
+    device_type: int | None = None
+    ci: frozenset[int] | None = None
+
+    def accepts(self, telegram: Telegram) -> bool:
+        """The CI filter (manufacturer, version and type are the registry's index key)."""
+        return self.ci is None or telegram.ci in self.ci
+
+
+# The standard water-meter fields, read the way EN 13757-3 / OMS meters send them.
+WATER_FIELDS: tuple[Field, ...] = (
+    Field("total_m3", "volume", direction=Direction.PLAIN),
+    Field("total_backward_m3", "volume", direction=Direction.BACKWARD),
+    Field("flow_m3h", "volume_flow"),
+    Field("max_flow_m3h", "volume_flow", function=Function.MAXIMUM),
+    Field("flow_temperature_c", "flow_temperature"),
+    Field("external_temperature_c", "external_temperature"),
+    Field("battery_v", "voltage"),
+    Field("meter_datetime", "datetime"),
+    Field("meter_datetime", "date"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MeterDecoder:
+    """One meter family: matches, standard field table, status meanings and the proprietary part."""
+
+    name: str
+    matches: tuple[Match, ...]
+    description: str
+    fields: tuple[Field, ...] = WATER_FIELDS
+    set_days: bool = True  # offer historic volumes as target_m3 candidates
+    latest_set_day: bool = False  # target is the most recent dated register, not the lowest storage
+    error_flags: FlagTable | None = None  # meaning of the VIF 0xFD17 error-flags record
+    tpl_bits: FlagTable | None = None  # meaning of the TPL status byte's manufacturer bits 5-7
+    proprietary: ProprietaryPart | None = None
+    medium: str | None = None  # when the meter's own device type is wrong
+
+    def records_of(self, telegram: Telegram, draft: ReadingDraft) -> tuple[DataRecord, ...]:
+        """The telegram's records; compact frames are expanded through their registered signatures."""
+        if telegram.records or not telegram.compact:
+            return telegram.records
+        expanded = expand_compact(telegram.payload)
+        if expanded is None:
+            signature = int.from_bytes(telegram.payload[:2], "little") if len(telegram.payload) >= 2 else 0
+            draft.mark_unsupported(f"compact frame with unknown format signature 0x{signature:04X}")
+            return ()
+        return expanded
+
+    def decode(self, telegram: Telegram, draft: ReadingDraft) -> None:
+        """Fill ``draft`` from the telegram: standard records first, then the proprietary part."""
+        records = self.records_of(telegram, draft)
+        draft.latest_set_day = self.latest_set_day
+        apply_fields(records, self.fields, draft)
+        if self.set_days:
+            offer_set_days(records, draft)
+        apply_tpl_status(telegram.status, draft, self.tpl_bits)
+        if self.error_flags is not None:
+            for record in records:
+                if record.quantity == "error_flags" and record.storage == 0:
+                    word = word_of(record.value)
+                    if word is not None:
+                        labels = self.error_flags.apply(word, draft)
+                        draft.extra.setdefault("status", labels_text(labels))
+                    break
+        if self.proprietary is not None:
+            try:
+                self.proprietary(telegram, draft)
+            except (IndexError, ValueError, KeyError, WMBusError) as error:
+                # A proprietary block we misread is the decoder's problem, not a bad telegram.
+                draft.mark_unsupported(f"{self.name}: proprietary data not understood ({error})")
+        elif telegram.ci in MANUFACTURER_CIS:
+            draft.mark_unsupported(f"manufacturer specific CI 0x{telegram.ci:02X}")

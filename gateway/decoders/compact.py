@@ -1,0 +1,68 @@
+"""OMS compact frames (CI 0x79): the receiver knows the DIF/VIF layout from its format signature.
+
+A compact frame carries ``signature (2, LE) | full-frame CRC (2, LE) | data``; the signature is the
+EN 13757-4 CRC-16 of the DIF/VIF bytes of the full frame (OMS Vol. 2, section 7.2.4; wmbusmeters
+src/wmbus.cc ``format signature`` handling). Decoders register the layouts their meters use, and the
+expansion rebuilds the full frame's records so that the usual field tables apply.
+"""
+
+from __future__ import annotations
+
+from gateway.wmbus.crc import crc16
+from gateway.wmbus.records import DataRecord, parse_records
+
+# Data field sizes by DIF low nibble (0x0D, variable length, is not allowed in a compact layout).
+_DATA_SIZES = {0x0: 0, 0x1: 1, 0x2: 2, 0x3: 3, 0x4: 4, 0x5: 4, 0x6: 6, 0x7: 8,
+               0x9: 1, 0xA: 2, 0xB: 3, 0xC: 4, 0xE: 6}
+
+_FORMATS: dict[int, tuple[tuple[bytes, int], ...]] = {}
+
+
+def _split(layout: bytes) -> tuple[tuple[bytes, int], ...]:
+    """Cut a DIF/VIF layout into (header bytes, data size) per record."""
+    out: list[tuple[bytes, int]] = []
+    i = 0
+    while i < len(layout):
+        start = i
+        dif = layout[i]
+        i += 1
+        ext = dif & 0x80
+        while ext:
+            ext = layout[i] & 0x80
+            i += 1
+        ext = 0x80
+        while ext:
+            ext = layout[i] & 0x80
+            i += 1
+        size = _DATA_SIZES.get(dif & 0x0F)
+        if size is None:
+            raise ValueError(f"DIF 0x{dif:02X} cannot appear in a compact frame layout")
+        out.append((layout[start:i], size))
+    return tuple(out)
+
+
+def register_format(layout_hex: str) -> int:
+    """Register a full-frame DIF/VIF layout; return its format signature."""
+    layout = bytes.fromhex(layout_hex)
+    signature = crc16(layout)
+    _FORMATS[signature] = _split(layout)
+    return signature
+
+
+def expand_compact(payload: bytes) -> tuple[DataRecord, ...] | None:
+    """Records of a compact frame's payload (from the signature on), or None for an unknown signature."""
+    if len(payload) < 4:
+        return None
+    layout = _FORMATS.get(int.from_bytes(payload[:2], "little"))
+    if layout is None:
+        return None
+    data = payload[4:]
+    full = bytearray()
+    pos = 0
+    for header, size in layout:
+        if pos + size > len(data):
+            return None
+        full += header
+        full += data[pos : pos + size]
+        pos += size
+    return parse_records(bytes(full))

@@ -1,0 +1,100 @@
+"""The ReadingDraft: what decoders fill in, field by field, before it is frozen into a Reading."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from gateway.reading import Alarm, JsonScalar, Reading
+
+
+@dataclass(frozen=True, slots=True)
+class SetDayValue:
+    """A historic volume register (set day, month end) with the storage number and date it came with."""
+
+    storage: int
+    volume_m3: float | None
+    at: date | None
+
+
+@dataclass(slots=True)
+class ReadingDraft:
+    """Mutable working copy of a Reading; decoders write, :meth:`freeze` makes the Reading."""
+
+    meter_id: str
+    manufacturer: str
+    decoder: str
+    medium: str
+    received_at: datetime
+    key: bytes | None = field(default=None, repr=False)
+    rssi_dbm: float | None = None
+    meter_datetime: datetime | None = None
+    total_m3: float | None = None
+    target_m3: float | None = None
+    target_date: date | None = None
+    total_backward_m3: float | None = None
+    flow_m3h: float | None = None
+    max_flow_m3h: float | None = None
+    flow_temperature_c: float | None = None
+    external_temperature_c: float | None = None
+    battery_v: float | None = None
+    alarms: set[Alarm] = field(default_factory=set)
+    status_parts: list[str] = field(default_factory=list)
+    unsupported: str | None = None
+    extra: dict[str, JsonScalar] = field(default_factory=dict)
+    set_days: list[SetDayValue] = field(default_factory=list)
+    latest_set_day: bool = False  # pick the most recent dated register instead of the lowest storage
+
+    def offer_set_day(self, storage: int, volume_m3: float | None, at: date | None) -> None:
+        """Record a historic register; the most recent one becomes target_m3/target_date."""
+        self.set_days.append(SetDayValue(storage, volume_m3, at))
+
+    def note_status(self, text: str) -> None:
+        """Append the maker's raw status (e.g. ``tpl=0x04``) for traceability."""
+        if text not in self.status_parts:
+            self.status_parts.append(text)
+
+    def mark_unsupported(self, reason: str) -> None:
+        """Say which part of the telegram this decoder could not read (the first reason wins)."""
+        if self.unsupported is None:
+            self.unsupported = reason
+
+    def _choose_set_day(self) -> SetDayValue | None:
+        # EN 13757-3 convention: storage 1 is the last set day, so the lowest storage number wins.
+        # Makers that keep several closed periods (Diehl, Qundis) ask for the most recent dated one.
+        if not self.set_days:
+            return None
+        dated = [item for item in self.set_days if item.at is not None]
+        if self.latest_set_day and dated:
+            return max(dated, key=lambda item: (item.at or date.min, -item.storage))
+        return min(self.set_days, key=lambda item: item.storage)
+
+    def freeze(self) -> Reading:
+        """The immutable Reading; target_m3/target_date chosen among the offered set-day registers."""
+        target_m3, target_date = self.target_m3, self.target_date
+        if target_m3 is None and target_date is None:
+            chosen = self._choose_set_day()
+            if chosen is not None:
+                target_m3, target_date = chosen.volume_m3, chosen.at
+        return Reading(
+            meter_id=self.meter_id,
+            manufacturer=self.manufacturer,
+            decoder=self.decoder,
+            medium=self.medium,
+            received_at=self.received_at,
+            meter_datetime=self.meter_datetime,
+            total_m3=self.total_m3,
+            target_m3=target_m3,
+            target_date=target_date,
+            total_backward_m3=self.total_backward_m3,
+            flow_m3h=self.flow_m3h,
+            max_flow_m3h=self.max_flow_m3h,
+            flow_temperature_c=self.flow_temperature_c,
+            external_temperature_c=self.external_temperature_c,
+            battery_v=self.battery_v,
+            alarms=frozenset(self.alarms),
+            status_raw=" ".join(self.status_parts) or None,
+            unsupported=self.unsupported,
+            rssi_dbm=self.rssi_dbm,
+            extra=dict(self.extra),
+        )

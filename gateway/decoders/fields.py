@@ -1,0 +1,169 @@
+"""Declarative field tables: which data record feeds which Reading field (by quantity, function, storage...).
+
+A decoder for a meter that follows EN 13757-3 is a table of :class:`Field` rows, in the spirit of rtl_433's
+uniform field names and zigpy quirks v2's declarative device descriptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import Enum
+
+from gateway.decoders.draft import ReadingDraft
+from gateway.reading import JsonScalar
+from gateway.wmbus.records import DataRecord, Function
+
+# Reading attributes a Field may write directly; anything else goes to Reading.extra.
+READING_FIELDS = frozenset(
+    {
+        "meter_datetime",
+        "total_m3",
+        "total_backward_m3",
+        "flow_m3h",
+        "max_flow_m3h",
+        "flow_temperature_c",
+        "external_temperature_c",
+        "battery_v",
+    }
+)
+
+BACKWARD = "backward_flow"
+FORWARD = "forward_flow"
+
+
+class Direction(Enum):
+    """Which flow direction a volume record must carry (VIFE 0x3B / 0x3C)."""
+
+    ANY = "any"
+    PLAIN = "plain"  # neither forward-only nor backward-only: the meter's net index
+    FORWARD = "forward"
+    BACKWARD = "backward"
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One Reading field and the record that feeds it; ``None`` in a filter means "any"."""
+
+    name: str
+    quantity: str
+    function: Function | None = Function.INSTANTANEOUS
+    storage: int | None = 0
+    tariff: int | None = 0
+    subunit: int | None = 0
+    direction: Direction = Direction.ANY
+    vif: tuple[int, int] | None = None  # inclusive range of the raw VIF (extension bit cleared)
+    without: frozenset[str] = frozenset()  # modifiers that disqualify a record
+    convert: Callable[[object], JsonScalar | datetime | date] | None = None
+    occurrence: int = 0  # the n-th matching record (some meters send two volumes with the same key)
+
+    def matches(self, record: DataRecord) -> bool:
+        """Whether ``record`` is the kind of record this field reads."""
+        if record.quantity != self.quantity:
+            return False
+        if self.function is not None and record.function is not self.function:
+            return False
+        if self.storage is not None and record.storage != self.storage:
+            return False
+        if self.tariff is not None and record.tariff != self.tariff:
+            return False
+        if self.subunit is not None and record.subunit != self.subunit:
+            return False
+        if self.vif is not None:
+            low, high = self.vif
+            if record.vif is None or not low <= record.vif & 0x7F <= high:
+                return False
+        if self.without and self.without & record.modifiers:
+            return False
+        return direction_of(record) is self.direction or self.direction is Direction.ANY
+
+
+def direction_of(record: DataRecord) -> Direction:
+    """The flow direction a record's combinable VIFEs give it."""
+    if BACKWARD in record.modifiers:
+        return Direction.BACKWARD
+    if FORWARD in record.modifiers:
+        return Direction.FORWARD
+    return Direction.PLAIN
+
+
+def as_number(value: object) -> float | None:
+    """A record value as a float (ints and floats only; dates, text and raw bytes give None)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def as_date(value: object) -> date | None:
+    """A record value as a calendar date (from a date or a date-time)."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return None
+
+
+def as_datetime(value: object) -> datetime | None:
+    """A record value as a date-time (a bare date becomes midnight)."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    return None
+
+
+def _json(value: object) -> JsonScalar:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+def apply_fields(records: Iterable[DataRecord], table: Iterable[Field], draft: ReadingDraft) -> None:
+    """Fill ``draft`` from ``records`` row by row; a field already set by an earlier row is kept."""
+    records = tuple(records)
+    for row in table:
+        seen = 0
+        for record in records:
+            if not row.matches(record):
+                continue
+            if seen < row.occurrence:
+                seen += 1
+                continue
+            _store(draft, row, record.value)
+            break
+
+
+def _store(draft: ReadingDraft, row: Field, raw: object) -> None:
+    value: object = row.convert(raw) if row.convert is not None else raw
+    if row.name in READING_FIELDS:
+        if getattr(draft, row.name) is not None:
+            return
+        if row.name == "meter_datetime":
+            draft.meter_datetime = as_datetime(value)
+        else:
+            setattr(draft, row.name, as_number(value))
+    elif row.name not in draft.extra:
+        draft.extra[row.name] = _json(value)
+
+
+def offer_set_days(records: Iterable[DataRecord], draft: ReadingDraft) -> None:
+    """Offer every historic plain volume (tariff 0) with its same-storage date as a set-day candidate."""
+    volumes: dict[int, float | None] = {}
+    dates: dict[int, date | None] = {}
+    for record in records:
+        if record.storage == 0 or record.tariff != 0 or record.subunit != 0:
+            continue
+        if record.function is not Function.INSTANTANEOUS:
+            continue
+        if record.quantity == "volume" and direction_of(record) is Direction.PLAIN:
+            if record.storage not in volumes and not isinstance(record.value, date):
+                volumes[record.storage] = as_number(record.value)
+        elif record.quantity in ("date", "datetime") and record.storage not in dates:
+            dates[record.storage] = as_date(record.value)
+    for storage, volume in volumes.items():
+        draft.offer_set_day(storage, volume, dates.get(storage))

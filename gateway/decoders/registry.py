@@ -1,0 +1,85 @@
+"""The decoder registry: finds the decoder of a telegram in constant time and turns it into a Reading.
+
+Decoders are indexed by (manufacturer, version, device type) with ``None`` as a wildcard; a lookup tries
+at most four keys, then the generic OMS decoder. The cost does not grow with decoders or meters.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from gateway.decoders.base import Match, MeterDecoder
+from gateway.decoders.draft import ReadingDraft
+from gateway.reading import Reading
+from gateway.wmbus.telegram import Telegram
+
+_Key = tuple[str, int | None, int | None]
+
+
+class UnknownDecoderError(LookupError):
+    """A provisioned meter names a decoder that does not exist."""
+
+
+class DecoderRegistry:
+    """Decoders by name and by what they match."""
+
+    def __init__(self, fallback: MeterDecoder) -> None:
+        self.fallback = fallback
+        self._by_name: dict[str, MeterDecoder] = {fallback.name: fallback}
+        self._index: dict[_Key, list[tuple[Match, MeterDecoder]]] = {}
+
+    def register(self, decoder: MeterDecoder) -> MeterDecoder:
+        """Add ``decoder``; names must be unique."""
+        if decoder.name in self._by_name:
+            raise ValueError(f"decoder {decoder.name!r} registered twice")
+        self._by_name[decoder.name] = decoder
+        for match in decoder.matches:
+            key = (match.manufacturer, match.version, match.device_type)
+            candidates = self._index.setdefault(key, [])
+            candidates.append((match, decoder))
+            # A CI-restricted match is more specific than an open one under the same key.
+            candidates.sort(key=lambda item: item[0].ci is None)
+        return decoder
+
+    def names(self) -> list[str]:
+        """Every decoder name, sorted."""
+        return sorted(self._by_name)
+
+    def named(self, name: str) -> MeterDecoder:
+        """The decoder called ``name``."""
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise UnknownDecoderError(f"no decoder named {name!r}") from None
+
+    def find(self, telegram: Telegram) -> MeterDecoder:
+        """The most specific decoder that claims ``telegram``; the generic one if none does."""
+        maker, version, kind = telegram.manufacturer, telegram.version, telegram.device_type
+        for key in ((maker, version, kind), (maker, version, None), (maker, None, kind), (maker, None, None)):
+            for match, decoder in self._index.get(key, ()):
+                if match.accepts(telegram):
+                    return decoder
+        return self.fallback
+
+    def decode(
+        self,
+        telegram: Telegram,
+        received_at: datetime,
+        decoder: str | None = None,
+        *,
+        key: bytes | None = None,
+        rssi_dbm: float | None = None,
+    ) -> Reading:
+        """Decode ``telegram`` with the named decoder, or the one found for it."""
+        chosen = self.named(decoder) if decoder is not None else self.find(telegram)
+        draft = ReadingDraft(
+            meter_id=telegram.meter_id,
+            manufacturer=telegram.manufacturer,
+            decoder=chosen.name,
+            medium=chosen.medium or telegram.medium,
+            received_at=received_at,
+            key=key,
+            rssi_dbm=rssi_dbm,
+        )
+        chosen.decode(telegram, draft)
+        return draft.freeze()

@@ -1,0 +1,83 @@
+"""Status normalisation: the TPL status byte and makers' error-flag words become Alarm codes.
+
+TPL status bits (EN 13757-7 / OMS Vol. 2 section 7.2.2): bits 0-1 application state (01 busy, 10 error,
+11 abnormal condition / alarm), bit 2 power low, bit 3 permanent error, bit 4 temporary error, bits 5-7
+manufacturer specific. Makers' bit meanings live in each maker's module as a :class:`FlagTable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from gateway.decoders.draft import ReadingDraft
+from gateway.reading import Alarm
+
+POWER_LOW = 0x04
+PERMANENT_ERROR = 0x08
+TEMPORARY_ERROR = 0x10
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """One bit (or bit group) of a status word: the maker's name and the alarm it means, if any."""
+
+    mask: int
+    label: str
+    alarm: Alarm | None = None
+    value: int | None = None  # for multi-bit groups: the value the masked bits must equal (default: any set)
+
+    def is_set(self, word: int) -> bool:
+        """Whether this flag is raised in ``word``."""
+        if self.value is None:
+            return bool(word & self.mask)
+        return word & self.mask == self.value
+
+
+@dataclass(frozen=True, slots=True)
+class FlagTable:
+    """A maker's status word: the flags it defines, in order."""
+
+    name: str
+    flags: tuple[Flag, ...]
+
+    def apply(self, word: int, draft: ReadingDraft, *, width: int = 4) -> list[str]:
+        """Raise the alarms of the set flags and note the raw word; return the labels that are set."""
+        labels = [flag.label for flag in self.flags if flag.is_set(word)]
+        for flag in self.flags:
+            if flag.alarm is not None and flag.is_set(word):
+                draft.alarms.add(flag.alarm)
+        draft.note_status(f"{self.name}=0x{word:0{width}X}")
+        return labels
+
+
+def apply_tpl_status(status: int | None, draft: ReadingDraft, maker_bits: FlagTable | None = None) -> None:
+    """Normalise the TPL status byte; ``maker_bits`` gives bits 5-7 the maker's meaning."""
+    if status is None:
+        return
+    draft.note_status(f"tpl=0x{status:02X}")
+    if status & POWER_LOW:
+        draft.alarms.add(Alarm.LOW_BATTERY)
+    if status & PERMANENT_ERROR:
+        draft.alarms.add(Alarm.METER_ERROR)
+    if maker_bits is not None:
+        for flag in maker_bits.flags:
+            if flag.alarm is not None and flag.is_set(status):
+                draft.alarms.add(flag.alarm)
+
+
+def labels_text(labels: Iterable[str]) -> str:
+    """Status labels as one space-separated string, ``OK`` when there are none."""
+    text = " ".join(sorted(labels))
+    return text or "OK"
+
+
+def word_of(value: object) -> int | None:
+    """An error-flags record value as an integer (little-endian when the record kept raw bytes)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, bytes | bytearray):
+        return int.from_bytes(value, "little")
+    return None
