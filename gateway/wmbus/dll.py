@@ -1,0 +1,89 @@
+"""The data link layer of EN 13757-4: L, C, M and A fields of a CRC-stripped radio frame."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from enum import IntEnum
+from functools import lru_cache
+
+from construct import Bytes, Int8ul, Int16ul, Struct
+
+from gateway.wmbus.errors import TruncatedError
+from gateway.wmbus.manufacturer import decode_manufacturer
+from gateway.wmbus.medium import medium_name
+
+#: The first block as the standard lays it out (L, C, M, A = id, version, device type).
+DLL_HEADER = Struct(
+    "length" / Int8ul,
+    "c_field" / Int8ul,
+    "manufacturer" / Int16ul,
+    "id" / Bytes(4),
+    "version" / Int8ul,
+    "device_type" / Int8ul,
+)
+DLL_HEADER_SIZE = 10
+# The same layout precompiled for the per-telegram path (construct costs ~8 us a parse even compiled);
+# tests check that both read every vector alike.
+_DLL_FAST = struct.Struct("<BBH4sBB")
+
+
+class CField(IntEnum):
+    """C field values a gateway meets (EN 13757-4 table 6)."""
+
+    SND_NKE = 0x40
+    SND_UD = 0x53
+    SND_UD2 = 0x43
+    SND_NR = 0x44
+    SND_UD3 = 0x55
+    SND_IR = 0x46
+    ACC_NR = 0x47
+    ACC_DMD = 0x48
+    REQ_UD1 = 0x5A
+    REQ_UD2 = 0x5B
+    ACK = 0x00
+    RSP_UD = 0x08
+
+
+@dataclass(frozen=True, slots=True)
+class LinkLayer:
+    """The DLL fields of one radio frame."""
+
+    length: int
+    c_field: int
+    manufacturer_code: int
+    manufacturer: str
+    meter_id: str
+    version: int
+    device_type: int
+    medium: str
+    m_and_a: bytes  # M and A fields as sent: the first 8 bytes of the mode 5 IV and ELL counter
+
+
+def meter_id_from_bytes(id_bytes: bytes) -> str:
+    """The 4 id bytes (little-endian BCD as sent) printed most significant first, as meters label them."""
+    return id_bytes[::-1].hex()
+
+
+@lru_cache(maxsize=16384)
+def _link_from_header(header: bytes) -> LinkLayer:
+    # Meters repeat their first block on every telegram: caching makes the parse O(1) and allocation-free.
+    length, c_field, m_code, id_bytes, version, device_type = _DLL_FAST.unpack(header)
+    return LinkLayer(
+        length=length,
+        c_field=c_field,
+        manufacturer_code=m_code,
+        manufacturer=decode_manufacturer(m_code),
+        meter_id=meter_id_from_bytes(id_bytes),
+        version=version,
+        device_type=device_type,
+        medium=medium_name(device_type),
+        m_and_a=header[2:10],
+    )
+
+
+def parse_dll(frame: bytes) -> LinkLayer:
+    """Read the DLL fields from a CRC-stripped frame (``L C M A ...``)."""
+    if len(frame) < DLL_HEADER_SIZE:
+        raise TruncatedError(f"frame of {len(frame)} bytes is shorter than the DLL header", len(frame))
+    return _link_from_header(bytes(frame[:DLL_HEADER_SIZE]))

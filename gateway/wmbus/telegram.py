@@ -1,0 +1,332 @@
+"""A whole telegram: link layer, ELL, AFL and TPL dispatched by CI, decrypted and parsed into records.
+
+``parse_telegram`` takes any bytes and returns a ``Telegram`` or raises a ``WMBusError``; nothing else.
+A key (or a ``KeyLookup``, one dict access per telegram) is consulted only when the payload is encrypted.
+When a key is known the payload must decrypt and verify; without one, a payload that already passes the
+check (0x2F2F, ELL payload CRC) is taken as delivered in plaintext by a front end that decrypted it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from gateway.wmbus import security
+from gateway.wmbus.afl import AFL_CI, AuthenticationLayer, parse_afl
+from gateway.wmbus.dll import DLL_HEADER_SIZE, LinkLayer, meter_id_from_bytes, parse_dll
+from gateway.wmbus.ell import ELL_CIS, PAYLOAD_CRC_SIZE, EllEncryption, ExtendedLinkLayer, parse_ell
+from gateway.wmbus.errors import (
+    CrcError,
+    DecryptionError,
+    FrameError,
+    KeyMissingError,
+    RecordError,
+    TruncatedError,
+    UnknownCiError,
+    WMBusError,
+    WrongKeyError,
+)
+from gateway.wmbus.manufacturer import decode_manufacturer
+from gateway.wmbus.medium import medium_name
+from gateway.wmbus.phl import strip_link_crcs
+from gateway.wmbus.records import DataRecord, parse_records
+from gateway.wmbus.tpl import MANUFACTURER_CIS, TPL_CIS, HeaderKind, SecurityMode, TransportLayer, parse_tpl
+from gateway.wmbus.wired import WiredLink, is_long_frame, parse_long_frame
+
+KeyLookup = Callable[[str], bytes | None]
+KeySource = bytes | KeyLookup | None
+
+_SPECIFIC_MODES = range(16, 32)
+
+
+@dataclass(frozen=True, slots=True)
+class Telegram:
+    """One decoded telegram; identity fields come from the TPL long header if present, else the DLL."""
+
+    raw: bytes
+    link: LinkLayer | None
+    ell: ExtendedLinkLayer | None
+    afl: AuthenticationLayer | None
+    tpl: TransportLayer | None
+    meter_id: str
+    manufacturer: str
+    version: int
+    device_type: int
+    medium: str
+    ci: int
+    security_mode: int
+    encrypted: bool
+    payload: bytes
+    payload_offset: int
+    records: tuple[DataRecord, ...]
+    access_number: int | None
+    status: int | None
+    wired: bool = False
+    wired_link: WiredLink | None = None
+    records_error: str | None = None  # why the payload's tail is not in ``records`` (None: all parsed)
+
+    @property
+    def status_flags(self) -> frozenset[str]:
+        """The TPL status byte as names (busy, application_error, alarm, power_low, ...)."""
+        return frozenset() if self.tpl is None else self.tpl.status_flags
+
+    @property
+    def compact(self) -> bool:
+        """True for compact frames (0x79 and kin): decoders need the layout the format signature names."""
+        return self.tpl is not None and self.tpl.compact
+
+    @property
+    def manufacturer_specific(self) -> bool:
+        """True when the CI hands a manufacturer's own layout (0xA0-0xB7) to the decoders."""
+        return self.ci in MANUFACTURER_CIS
+
+
+def _key_for(key: KeySource, meter_id: str) -> bytes | None:
+    if key is None:
+        return None
+    found = key if isinstance(key, bytes | bytearray) else key(meter_id)
+    if found is not None:
+        security.check_key(bytes(found), meter_id)
+        return bytes(found)
+    return None
+
+
+class _Work:
+    """Mutable state of one parse: the bytes (decrypted in place as layers open) and what was found."""
+
+    __slots__ = ("data", "encrypted", "raw")
+
+    def __init__(self, raw: bytes, data: bytes | None = None) -> None:
+        self.raw = raw
+        self.data = raw if data is None else data
+        self.encrypted = False
+
+
+def _open_ell(work: _Work, ell: ExtendedLinkLayer, pos: int, link: LinkLayer, key: KeySource) -> int:
+    """Check (and if need be decrypt) the part after an ELL with session; return the next CI's offset."""
+    data = work.data
+    if len(data) < pos + PAYLOAD_CRC_SIZE + 1:
+        raise TruncatedError("frame ends before the ELL payload CRC and next CI", len(data))
+    meter_id = ell.meter_id or link.meter_id
+    body = data[pos:]
+    if ell.encryption == EllEncryption.NONE:
+        if not security.ell_crc_ok(body):
+            raise CrcError("ELL payload CRC mismatch", pos)
+    elif ell.encryption == EllEncryption.AES_CTR:
+        aes_key = _key_for(key, meter_id)
+        if aes_key is not None:
+            counter = security.ell_counter_block(
+                ell.m_and_a or link.m_and_a, ell.cc, (ell.session_number or 0).to_bytes(4, "little")
+            )
+            body = security.ctr_crypt(aes_key, counter, body)
+            if not security.ell_crc_ok(body):
+                raise WrongKeyError("ELL payload CRC fails after decryption: wrong key", meter_id, pos)
+            work.data = data[:pos] + body
+            work.encrypted = True
+        elif not security.ell_crc_ok(body):
+            raise KeyMissingError("ELL payload is encrypted and no key is known", meter_id, pos)
+    else:
+        raise DecryptionError(f"ELL encryption {ell.encryption} not supported", meter_id, pos)
+    return pos + PAYLOAD_CRC_SIZE
+
+
+def _open_tpl(
+    work: _Work, tpl: TransportLayer, tpl_pos: int, pos: int, *, afl: AuthenticationLayer | None,
+    address: bytes, meter_id: str, key: KeySource,
+) -> None:
+    """Decrypt and verify the TPL's encrypted blocks in ``work`` (modes 5 and 7)."""
+    mode = tpl.security_mode
+    if mode == SecurityMode.NONE or mode in _SPECIFIC_MODES:
+        # Specific-use modes belong to a maker's decoder, which finds the payload as sent.
+        return
+    data = work.data
+    body = data[pos:]
+    aes_key = _key_for(key, meter_id)
+    if aes_key is None:
+        if body[:2] == security.CHECK_BYTES:
+            return
+        raise KeyMissingError(f"payload is encrypted (mode {mode}) and no key is known", meter_id, pos)
+    if mode == SecurityMode.AES_CBC_IV:
+        iv = security.mode5_iv(address, tpl.access_number or 0)
+        plain = security.decrypt_mode5(
+            aes_key, iv, body, blocks=tpl.encrypted_blocks, meter_id=meter_id, offset=pos
+        )
+    elif mode == SecurityMode.AES_CBC_NO_IV:
+        plain = _open_mode7(
+            data, tpl, tpl_pos, pos, afl=afl, address=address, meter_id=meter_id, aes_key=aes_key
+        )
+    else:
+        raise DecryptionError(f"security mode {mode} not supported", meter_id, pos)
+    work.data = data[:pos] + plain
+    work.encrypted = True
+
+
+def _open_mode7(
+    data: bytes, tpl: TransportLayer, tpl_pos: int, pos: int, *, afl: AuthenticationLayer | None,
+    address: bytes, meter_id: str, aes_key: bytes,
+) -> bytes:
+    if afl is None or afl.counter_bytes is None:
+        raise DecryptionError("security mode 7 needs the AFL message counter", meter_id, pos)
+    if tpl.kdf_selection != 1:
+        raise DecryptionError(f"mode 7 key derivation {tpl.kdf_selection} not supported", meter_id, pos)
+    kenc, kmac = security.derive_mode7_keys(aes_key, afl.counter_bytes, address[2:6])
+    if afl.mac is not None and afl.mcl is not None:
+        length = b"" if afl.message_length is None else afl.message_length.to_bytes(2, "little")
+        authenticated = bytes((afl.mcl,)) + afl.counter_bytes + length + data[tpl_pos:]
+        security.verify_mac(kmac, authenticated, afl.mac, meter_id=meter_id, offset=pos)
+    return security.decrypt_mode5(
+        kenc, bytes(16), data[pos:], blocks=tpl.encrypted_blocks, meter_id=meter_id, offset=pos
+    )
+
+
+_MAX_BACKTRACK = 64
+
+
+_Records = tuple[tuple[DataRecord, ...], str | None]
+
+
+def _records(tpl: TransportLayer | None, payload: bytes, offset: int) -> _Records:
+    """The payload's records and, if the tail does not parse, the reason (records before it are kept)."""
+    if tpl is None or tpl.compact:
+        return (), None
+    try:
+        return parse_records(payload, offset), None
+    except RecordError as exc:
+        # Real meters append what no DIF/VIF describes (checksums, maker bytes, ciphertext of their own
+        # modes): keep the records before the first one that breaks, which ends where a prefix parses.
+        reason = str(exc)
+        failed_at = len(payload) if exc.offset is None else min(exc.offset - offset, len(payload))
+        for cut in range(failed_at, max(failed_at - _MAX_BACKTRACK, 0) - 1, -1):
+            try:
+                return parse_records(payload[:cut], offset), reason
+            except RecordError:
+                continue
+        return (), reason
+
+
+def _parse_radio(frame: bytes, key: KeySource) -> Telegram:
+    if frame[0] < DLL_HEADER_SIZE:
+        raise TruncatedError(f"L field {frame[0]} leaves no room for a CI field", 0)
+    if len(frame) < frame[0] + 1:
+        raise TruncatedError(f"L field announces {frame[0] + 1} bytes, frame has {len(frame)}", len(frame))
+    # Bytes beyond L (some front ends append RSSI or padding) are not part of the telegram.
+    frame = frame[: frame[0] + 1]
+    link = parse_dll(frame)
+    work = _Work(frame)
+    pos = DLL_HEADER_SIZE
+    ell = afl = None
+    ci = frame[pos]
+    if ci in ELL_CIS:
+        ell, pos = parse_ell(frame, pos)
+        if ell.session_number is not None:
+            pos = _open_ell(work, ell, pos, link, key)
+            ell = replace(ell, payload_crc=int.from_bytes(work.data[pos - 2 : pos], "little"))
+        if pos >= len(work.data):
+            raise TruncatedError("frame ends after the ELL", pos)
+        ci = work.data[pos]
+    if ci == AFL_CI:
+        afl, pos = parse_afl(work.data, pos)
+        if pos >= len(work.data):
+            raise TruncatedError("frame ends after the AFL", pos)
+        ci = work.data[pos]
+    address = ell.m_and_a if ell is not None and ell.m_and_a is not None else link.m_and_a
+    return _finish(work, pos, ci, key, link=link, ell=ell, afl=afl, address=address)
+
+
+def _finish(
+    work: _Work, pos: int, ci: int, key: KeySource, *, link: LinkLayer | None, ell: ExtendedLinkLayer | None,
+    afl: AuthenticationLayer | None, address: bytes, wired_link: WiredLink | None = None,
+) -> Telegram:
+    """Dispatch the CI that introduces the application data and build the Telegram."""
+    tpl = None
+    if ci in TPL_CIS:
+        tpl_pos = pos
+        tpl, pos = parse_tpl(work.data, pos)
+        if tpl.m_and_a is not None:
+            address = tpl.m_and_a
+        meter_id = meter_id_from_bytes(address[2:6])
+        _open_tpl(work, tpl, tpl_pos, pos, afl=afl, address=address, meter_id=meter_id, key=key)
+    elif ci in MANUFACTURER_CIS:
+        pos += 1
+    else:
+        raise UnknownCiError(f"unknown CI field {ci:#04x}", pos)
+    payload = work.data[pos:]
+    records, records_error = _records(tpl, payload, pos)
+    m_code = int.from_bytes(address[:2], "little")
+    device_type = address[7]
+    return Telegram(
+        raw=work.raw,
+        link=link,
+        ell=ell,
+        afl=afl,
+        tpl=tpl,
+        meter_id=meter_id_from_bytes(address[2:6]),
+        manufacturer=link.manufacturer if link is not None and address is link.m_and_a
+        else decode_manufacturer(m_code),
+        version=address[6],
+        device_type=device_type,
+        medium=medium_name(device_type),
+        ci=ci,
+        security_mode=0 if tpl is None else tpl.security_mode,
+        encrypted=work.encrypted,
+        payload=payload,
+        payload_offset=pos,
+        records=records,
+        access_number=tpl.access_number if tpl is not None and tpl.access_number is not None
+        else (ell.access_number if ell is not None else None),
+        status=None if tpl is None else tpl.status,
+        wired=wired_link is not None,
+        wired_link=wired_link,
+        records_error=records_error,
+    )
+
+
+def _parse_wired(frame: bytes, key: KeySource) -> Telegram:
+    wired_link, body = parse_long_frame(frame)
+    pos = 6  # 68 L L 68 C A, then the CI
+    kind = TPL_CIS.get(wired_link.ci, (None, False))[0]
+    if kind is not HeaderKind.LONG:
+        raise UnknownCiError(f"wired CI {wired_link.ci:#04x} is not a long-header response", pos)
+    work = _Work(frame, body)
+    return _finish(work, pos, wired_link.ci, key, link=None, ell=None, afl=None, address=b"",
+                   wired_link=wired_link)
+
+
+def parse_telegram(data: bytes, key: KeySource = None, *, link_crcs: bool = False) -> Telegram:
+    """Parse one telegram (CRC-stripped ``L C M A CI ...`` or a wired long frame) and decrypt it.
+
+    ``key`` is one AES key for the telegram or a lookup by meter id; ``link_crcs=True`` means the
+    frame still carries its format A or B CRCs. Raises only WMBusError subclasses.
+    """
+    frame = bytes(data)
+    if not frame:
+        raise TruncatedError("empty frame", 0)
+    try:
+        if is_long_frame(frame):
+            return _parse_wired(frame, key)
+        if link_crcs:
+            frame = strip_link_crcs(frame)[0]
+        return _parse_radio(frame, key)
+    except WMBusError:
+        raise
+    except (IndexError, ValueError, KeyError, TypeError, OverflowError) as exc:
+        # A field combination no check above foresaw: still a typed error, never a crash.
+        raise FrameError(f"malformed telegram ({type(exc).__name__})", None) from None
+
+
+def peek_address(data: bytes) -> tuple[str, str, int, int]:
+    """(meter id, manufacturer, version, device type) from the headers alone, without decrypting."""
+    frame = bytes(data)
+    if is_long_frame(frame):
+        if len(frame) < 15 or frame[6] not in TPL_CIS or TPL_CIS[frame[6]][0] is not HeaderKind.LONG:
+            raise UnknownCiError("wired frame without a long header", 6)
+        id_bytes, m_code, version, device_type = frame[7:11], frame[11] | frame[12] << 8, frame[13], frame[14]
+        return meter_id_from_bytes(id_bytes), decode_manufacturer(m_code), version, device_type
+    link = parse_dll(frame)
+    pos = DLL_HEADER_SIZE
+    if len(frame) >= pos + 13 and frame[pos] in TPL_CIS and TPL_CIS[frame[pos]][0] is HeaderKind.LONG:
+        tpl = parse_tpl(frame, pos)[0]
+        assert tpl.meter_id is not None and tpl.manufacturer is not None
+        assert tpl.version is not None and tpl.device_type is not None
+        return tpl.meter_id, tpl.manufacturer, tpl.version, tpl.device_type
+    return link.meter_id, link.manufacturer, link.version, link.device_type

@@ -1,0 +1,168 @@
+"""The transport layer of EN 13757-7: CI 0x72/0x73 long, 0x7A/0x7B short and 0x78/0x79 no header."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from enum import IntEnum, IntFlag
+
+from construct import Bytes, Int8ul, Int16ul, Struct
+
+from gateway.wmbus.dll import meter_id_from_bytes
+from gateway.wmbus.errors import TruncatedError
+from gateway.wmbus.manufacturer import decode_manufacturer
+from gateway.wmbus.medium import medium_name
+
+
+class HeaderKind(IntEnum):
+    """How much TPL header a CI announces."""
+
+    NONE = 0
+    SHORT = 1
+    LONG = 2
+
+
+class SecurityMode(IntEnum):
+    """Security modes of the configuration word (EN 13757-7 table 18); 16-31 are for specific use."""
+
+    NONE = 0
+    DES_NO_IV = 2
+    DES_IV = 3
+    AES_CBC_IV = 5
+    AES_CBC_NO_IV = 7
+    AES_GCM = 8
+    AES_CCM = 9
+    SPECIFIC = 16
+
+
+class Status(IntFlag):
+    """Bits of the TPL status byte; bits 0-1 together form the application state."""
+
+    BUSY = 0x01
+    APPLICATION_ERROR = 0x02
+    ALARM = 0x03
+    POWER_LOW = 0x04
+    PERMANENT_ERROR = 0x08
+    TEMPORARY_ERROR = 0x10
+    MANUFACTURER_1 = 0x20
+    MANUFACTURER_2 = 0x40
+    MANUFACTURER_3 = 0x80
+
+
+def status_flags(status: int) -> frozenset[str]:
+    """The status byte as names: busy/application_error/alarm, power_low, ..., manufacturer_1-3."""
+    names = set()
+    application = status & 0x03
+    if application:
+        names.add(("busy", "application_error", "alarm")[application - 1])
+    for flag in (Status.POWER_LOW, Status.PERMANENT_ERROR, Status.TEMPORARY_ERROR,
+                 Status.MANUFACTURER_1, Status.MANUFACTURER_2, Status.MANUFACTURER_3):
+        if status & flag:
+            names.add(str(flag.name).lower())
+    return frozenset(names)
+
+
+#: CI -> (header kind, compact frame?) for the CIs that introduce application data.
+TPL_CIS: dict[int, tuple[HeaderKind, bool]] = {
+    0x78: (HeaderKind.NONE, False),
+    0x79: (HeaderKind.NONE, True),
+    0x7A: (HeaderKind.SHORT, False),
+    0x7B: (HeaderKind.SHORT, True),
+    0x72: (HeaderKind.LONG, False),
+    0x73: (HeaderKind.LONG, True),
+}
+MANUFACTURER_CIS = range(0xA0, 0xB8)
+
+SHORT_HEADER = Struct("access_number" / Int8ul, "status" / Int8ul, "config" / Int16ul)
+LONG_HEADER = Struct(
+    "id" / Bytes(4),
+    "manufacturer" / Int16ul,
+    "version" / Int8ul,
+    "device_type" / Int8ul,
+    "access_number" / Int8ul,
+    "status" / Int8ul,
+    "config" / Int16ul,
+)
+# Precompiled equivalents of the two layouts for the per-telegram path; tests check they agree.
+_SHORT = struct.Struct("<BBH")
+_LONG = struct.Struct("<4sHBBBBH")
+
+
+@dataclass(frozen=True, slots=True)
+class TransportLayer:
+    """One TPL header. In the long header the address is the meter's own (the DLL may be a repeater)."""
+
+    ci: int
+    kind: HeaderKind
+    compact: bool
+    access_number: int | None = None
+    status: int | None = None
+    config: int | None = None
+    config_ext: int | None = None
+    meter_id: str | None = None
+    manufacturer: str | None = None
+    version: int | None = None
+    device_type: int | None = None
+    m_and_a: bytes | None = None  # M and A of the long header (mode 5 IV, mode 7 key derivation)
+
+    @property
+    def security_mode(self) -> int:
+        return 0 if self.config is None else (self.config >> 8) & 0x1F
+
+    @property
+    def encrypted_blocks(self) -> int:
+        """Number of encrypted 16-byte blocks (modes 5 and 7), else 0."""
+        if self.config is None or self.security_mode not in (5, 7):
+            return 0
+        return (self.config >> 4) & 0x0F
+
+    @property
+    def kdf_selection(self) -> int | None:
+        """Mode 7 key derivation selector from the configuration field extension (1 = OMS CMAC KDF)."""
+        return None if self.config_ext is None else (self.config_ext >> 4) & 0x03
+
+    @property
+    def status_flags(self) -> frozenset[str]:
+        return frozenset() if self.status is None else status_flags(self.status)
+
+    @property
+    def medium(self) -> str | None:
+        return None if self.device_type is None else medium_name(self.device_type)
+
+
+def parse_tpl(frame: bytes, offset: int) -> tuple[TransportLayer, int]:
+    """Read the TPL header whose CI (one of TPL_CIS) is at ``offset``; return it and the payload offset."""
+    ci = frame[offset]
+    kind, compact = TPL_CIS[ci]
+    pos = offset + 1
+    if kind is HeaderKind.NONE:
+        return TransportLayer(ci, kind, compact), pos
+    if kind is HeaderKind.SHORT:
+        if len(frame) < pos + _SHORT.size:
+            raise TruncatedError("frame ends inside the TPL short header", len(frame))
+        acc, status, config = _SHORT.unpack_from(frame, pos)
+        tpl = TransportLayer(ci, kind, compact, acc, status, config)
+        pos += _SHORT.size
+    else:
+        if len(frame) < pos + _LONG.size:
+            raise TruncatedError("frame ends inside the TPL long header", len(frame))
+        id_bytes, m_code, version, device_type, acc, status, config = _LONG.unpack_from(frame, pos)
+        tpl = TransportLayer(
+            ci, kind, compact, acc, status, config,
+            meter_id=meter_id_from_bytes(id_bytes),
+            manufacturer=decode_manufacturer(m_code),
+            version=version,
+            device_type=device_type,
+            m_and_a=bytes(frame[pos + 4 : pos + 6]) + id_bytes + bytes(frame[pos + 6 : pos + 8]),
+        )
+        pos += _LONG.size
+    if (config >> 8) & 0x1F == SecurityMode.AES_CBC_NO_IV:
+        # Mode 7 adds a configuration field extension byte (OMS Vol. 2 7.2.4.3).
+        if len(frame) <= pos:
+            raise TruncatedError("frame ends before the configuration field extension", len(frame))
+        tpl = TransportLayer(
+            tpl.ci, tpl.kind, tpl.compact, tpl.access_number, tpl.status, tpl.config, frame[pos],
+            tpl.meter_id, tpl.manufacturer, tpl.version, tpl.device_type, tpl.m_and_a,
+        )
+        pos += 1
+    return tpl, pos
