@@ -1,0 +1,156 @@
+"""Amber / Würth Elektronik AMB8465 (and Metis-II) in command mode, 9600 baud.
+
+Frame (AMB8465 manual, "command mode"): ``FF | command | length | payload | XOR checksum of all
+preceding bytes``; a confirmation has the command's bit 7 set. Received telegrams arrive as
+CMD_DATA_IND (0x03) whose payload starts at the C field and, when RSSI_Enable (NVM 0x45) is on, ends
+with the RSSI byte (counted in the length).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import ClassVar
+
+from gateway.radio.base import ErrorReason, SourceError, SourceStats
+from gateway.radio.checksums import xor_checksum
+from gateway.radio.frame import LinkMode
+from gateway.radio.serial_source import DongleCodec, DongleMessage, Indication, Response, SerialSource
+
+START = 0xFF
+CONFIRM = 0x80
+MIN_TELEGRAM = 10  # C, M (2), A (6), CI
+NVM_RSSI_ENABLE = 0x45
+
+
+class Command(IntEnum):
+    DATA_REQ = 0x00
+    DATA_IND = 0x03
+    SET_MODE_REQ = 0x04
+    RESET_REQ = 0x05
+    SET_REQ = 0x09
+    GET_REQ = 0x0A
+    SERIALNO_REQ = 0x0B
+    FWV_REQ = 0x0C
+    RSSI_REQ = 0x0D
+
+
+_KNOWN = {int(command) for command in Command} | {int(command) | CONFIRM for command in Command}
+
+
+class AmberMode(IntEnum):
+    """Receive modes of CMD_SET_MODE_REQ (the collector's side of each link mode)."""
+
+    S2 = 0x03
+    T2_OTHER = 0x08
+    C2_T2_OTHER = 0x09
+    C2_OTHER = 0x0E
+
+
+def amber_rssi_dbm(raw: int) -> float:
+    """RSSI byte (two's complement, half-dB steps) -> dBm, per the AMB8465 manual."""
+    signed = raw - 256 if raw >= 128 else raw
+    return signed / 2 - 74
+
+
+def encode_command(command: int, payload: bytes = b"") -> bytes:
+    head = bytes([START, command, len(payload)]) + payload
+    return head + bytes([xor_checksum(head)])
+
+
+def receive_mode(modes: tuple[LinkMode, ...]) -> AmberMode:
+    wanted = set(modes)
+    if wanted == {LinkMode.T1, LinkMode.C1}:
+        return AmberMode.C2_T2_OTHER
+    single = {LinkMode.T1: AmberMode.T2_OTHER, LinkMode.C1: AmberMode.C2_OTHER, LinkMode.S1: AmberMode.S2}
+    if len(wanted) != 1 or next(iter(wanted)) not in single:
+        raise SourceError(f"AMB8465 cannot listen to {sorted(wanted)}")
+    return single[next(iter(wanted))]
+
+
+class AmberCodec:
+    """Byte stream -> Amber messages; resynchronises on the next 0xFF that starts a valid frame."""
+
+    def __init__(self, stats: SourceStats, link_mode: LinkMode, rssi_enabled: bool = True) -> None:
+        self._stats = stats
+        self._link_mode = link_mode
+        self.rssi_enabled = rssi_enabled
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[DongleMessage]:
+        self._buffer += data
+        out: list[DongleMessage] = []
+        buf = self._buffer
+        while buf:
+            if buf[0] != START:
+                skip = buf.find(START)
+                skip = len(buf) if skip < 0 else skip
+                self._stats.garbage_bytes += skip
+                del buf[:skip]
+                continue
+            if len(buf) < 3:
+                break
+            if buf[1] not in _KNOWN:
+                self._stats.garbage_bytes += 1
+                del buf[:1]
+                continue
+            total = 3 + buf[2] + 1
+            if len(buf) < total:
+                break
+            frame = bytes(buf[:total])
+            if xor_checksum(frame[:-1]) != frame[-1]:
+                self._stats.count_error(ErrorReason.CHECKSUM, "XOR checksum mismatch")
+                self._stats.garbage_bytes += 1
+                del buf[:1]
+                continue
+            del buf[:total]
+            message = self._message(frame[1], frame[3:-1])
+            if message is not None:
+                out.append(message)
+        return out
+
+    def _message(self, command: int, payload: bytes) -> DongleMessage | None:
+        if command != Command.DATA_IND:
+            return Response(command, payload)
+        rssi_dbm = None
+        if self.rssi_enabled and payload:
+            rssi_dbm = amber_rssi_dbm(payload[-1])
+            payload = payload[:-1]
+        if len(payload) < MIN_TELEGRAM:
+            self._stats.count_error(ErrorReason.MALFORMED, f"telegram of {len(payload)} bytes")
+            return None
+        # The module drops the L field; put it back (L = length - 1).
+        return Indication(bytes([len(payload)]) + payload, rssi_dbm, self._link_mode)
+
+
+class AmberSource(SerialSource):
+    """AMB8465-M USB stick and Metis-II: mode set in volatile memory, RSSI appended."""
+
+    default_baudrate: ClassVar[int] = 9600
+    kind: ClassVar[str] = "amb8465"
+
+    serial_number: bytes = b""
+    firmware: bytes = b""
+
+    def _make_codec(self) -> DongleCodec:
+        return AmberCodec(self.stats, self.frame_link_mode)
+
+    async def _request(self, command: Command, payload: bytes = b"") -> bytes:
+        return await self._command(encode_command(command, payload), command | CONFIRM)
+
+    async def _initialise(self) -> None:
+        mode = receive_mode(self.link_modes)
+        self.serial_number = await self._request(Command.SERIALNO_REQ)
+        self.firmware = await self._request(Command.FWV_REQ)
+        current = await self._request(Command.GET_REQ, bytes([NVM_RSSI_ENABLE, 1]))
+        if current[-1:] != b"\x01":
+            # RSSI_Enable lives in non-volatile memory only: write it once, then restart the module.
+            status = await self._request(Command.SET_REQ, bytes([NVM_RSSI_ENABLE, 1, 1]))
+            if status[:1] != b"\x00":
+                raise SourceError(f"enabling RSSI refused (status {status.hex()})")
+            await self._request(Command.RESET_REQ)
+        codec = self._codec
+        if isinstance(codec, AmberCodec):
+            codec.rssi_enabled = True
+        status = await self._request(Command.SET_MODE_REQ, bytes([mode]))
+        if status[:1] != b"\x00":
+            raise SourceError(f"CMD_SET_MODE_REQ refused (status {status.hex() or 'empty'})")

@@ -1,0 +1,186 @@
+"""IMST iU891A-XL (and iM891A-XL) over its HCI: SLIP-framed messages with a CRC, 115200 baud.
+
+Message (IMST "iU891A-XL HCI" / WM-Bus gateway application): SLIP (RFC 1055: END 0xC0, ESC 0xDB,
+0xDC, 0xDD) around ``SAP id | message id | [status, in responses] | payload | CRC16 little-endian``,
+CRC-16/X-25 over SAP id..payload. RX_MESSAGE_IND (SAP 0x09, id 0x20) payload: timestamp (4),
+reception info (3), RSSI (signed dBm), then the telegram from its L field.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import ClassVar
+
+from gateway.radio.base import ErrorReason, SourceError, SourceStats
+from gateway.radio.checksums import crc16_ccitt
+from gateway.radio.frame import LinkMode
+from gateway.radio.serial_source import DongleCodec, DongleMessage, Indication, Response, SerialSource
+
+SLIP_END = 0xC0
+SLIP_ESC = 0xDB
+SLIP_ESC_END = 0xDC
+SLIP_ESC_ESC = 0xDD
+RX_HEADER = 8  # timestamp 4, reception info 3, RSSI 1
+MIN_TELEGRAM = 11  # L, C, M (2), A (6), CI
+
+
+class Sap(IntEnum):
+    DEVMGMT = 0x01
+    WMBUSGW = 0x09
+
+
+class DevMgmt(IntEnum):
+    PING_REQ = 0x01
+    PING_RSP = 0x02
+    GET_DEVICE_INFO_REQ = 0x03
+    GET_DEVICE_INFO_RSP = 0x04
+    GET_FW_INFO_REQ = 0x05
+    GET_FW_INFO_RSP = 0x06
+
+
+class WmbusGw(IntEnum):
+    GET_ACTIVE_CONFIGURATION_REQ = 0x01
+    GET_ACTIVE_CONFIGURATION_RSP = 0x02
+    SET_ACTIVE_CONFIGURATION_REQ = 0x03
+    SET_ACTIVE_CONFIGURATION_RSP = 0x04
+    RX_MESSAGE_IND = 0x20
+
+
+class Iu891aLinkMode(IntEnum):
+    OFF = 0
+    S = 1
+    T = 2
+    C_T = 3
+    C = 5
+
+
+OPTION_RECEIVE_IND = 0x0002  # bit 0 clear: forward every telegram, not only listed meters
+OPTION_SEND_IND = 0x0004
+
+
+def slip_encode(message: bytes) -> bytes:
+    out = bytearray([SLIP_END])
+    for byte in message:
+        if byte == SLIP_END:
+            out += bytes([SLIP_ESC, SLIP_ESC_END])
+        elif byte == SLIP_ESC:
+            out += bytes([SLIP_ESC, SLIP_ESC_ESC])
+        else:
+            out.append(byte)
+    out.append(SLIP_END)
+    return bytes(out)
+
+
+def slip_decode(body: bytes) -> bytes | None:
+    """Undo SLIP escaping; None for an invalid escape."""
+    out = bytearray()
+    escaped = False
+    for byte in body:
+        if escaped:
+            if byte == SLIP_ESC_END:
+                out.append(SLIP_END)
+            elif byte == SLIP_ESC_ESC:
+                out.append(SLIP_ESC)
+            else:
+                return None
+            escaped = False
+        elif byte == SLIP_ESC:
+            escaped = True
+        else:
+            out.append(byte)
+    return None if escaped else bytes(out)
+
+
+def encode_request(sap: int, msg_id: int, payload: bytes = b"") -> bytes:
+    message = bytes([sap, msg_id]) + payload
+    return slip_encode(message + crc16_ccitt(message).to_bytes(2, "little"))
+
+
+def link_mode_code(modes: tuple[LinkMode, ...]) -> Iu891aLinkMode:
+    wanted = set(modes)
+    if wanted == {LinkMode.T1, LinkMode.C1}:
+        return Iu891aLinkMode.C_T
+    single = {LinkMode.T1: Iu891aLinkMode.T, LinkMode.C1: Iu891aLinkMode.C, LinkMode.S1: Iu891aLinkMode.S}
+    if len(wanted) != 1 or next(iter(wanted)) not in single:
+        raise SourceError(f"iU891A cannot listen to {sorted(wanted)}")
+    return single[next(iter(wanted))]
+
+
+class SlipCodec:
+    """Byte stream -> iU891A messages; bytes outside SLIP frames are garbage."""
+
+    def __init__(self, stats: SourceStats, link_mode: LinkMode) -> None:
+        self._stats = stats
+        self._link_mode = link_mode
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[DongleMessage]:
+        self._buffer += data
+        out: list[DongleMessage] = []
+        while (end := self._buffer.find(SLIP_END)) >= 0:
+            body = bytes(self._buffer[:end])
+            del self._buffer[: end + 1]
+            if body:
+                message = self._message(body)
+                if message is not None:
+                    out.append(message)
+        return out
+
+    def _message(self, body: bytes) -> DongleMessage | None:
+        message = slip_decode(body)
+        if message is None or len(message) < 4:
+            self._stats.count_error(ErrorReason.MALFORMED, "bad SLIP frame")
+            self._stats.garbage_bytes += len(body)
+            return None
+        if crc16_ccitt(message[:-2]) != int.from_bytes(message[-2:], "little"):
+            self._stats.count_error(ErrorReason.CHECKSUM, "iU891A CRC mismatch")
+            self._stats.garbage_bytes += len(body)
+            return None
+        sap, msg_id, payload = message[0], message[1], message[2:-2]
+        if sap == Sap.WMBUSGW and msg_id == WmbusGw.RX_MESSAGE_IND:
+            telegram = payload[RX_HEADER:]
+            if len(payload) < RX_HEADER + MIN_TELEGRAM or telegram[0] != len(telegram) - 1:
+                self._stats.count_error(ErrorReason.MALFORMED, "bad RX indication")
+                return None
+            rssi_dbm = float(int.from_bytes(payload[7:8], "little", signed=True))
+            return Indication(telegram, rssi_dbm, self._link_mode)
+        # Responses carry a status byte before their payload.
+        return Response((sap, msg_id), payload)
+
+
+class Iu891aSource(SerialSource):
+    """iU891A-XL USB stick."""
+
+    default_baudrate: ClassVar[int] = 115200
+    kind: ClassVar[str] = "iu891a"
+
+    device_info: bytes = b""
+    firmware_info: bytes = b""
+
+    def _make_codec(self) -> DongleCodec:
+        return SlipCodec(self.stats, self.frame_link_mode)
+
+    async def _request(self, sap: int, request: int, reply: int, payload: bytes = b"") -> bytes:
+        answer = await self._command(encode_request(sap, request, payload), (sap, reply))
+        if not answer or answer[0] != 0:
+            raise SourceError(
+                f"request {sap:#04x}/{request:#04x} failed (status {answer[:1].hex() or 'none'})"
+            )
+        return answer[1:]
+
+    async def _initialise(self) -> None:
+        mode = link_mode_code(self.link_modes)
+        # A run of END bytes wakes the stick and flushes any half frame on its side.
+        await self._send(bytes([SLIP_END]) * 8)
+        await self._request(Sap.DEVMGMT, DevMgmt.PING_REQ, DevMgmt.PING_RSP)
+        self.device_info = await self._request(
+            Sap.DEVMGMT, DevMgmt.GET_DEVICE_INFO_REQ, DevMgmt.GET_DEVICE_INFO_RSP
+        )
+        self.firmware_info = await self._request(
+            Sap.DEVMGMT, DevMgmt.GET_FW_INFO_REQ, DevMgmt.GET_FW_INFO_RSP
+        )
+        options = OPTION_RECEIVE_IND | OPTION_SEND_IND
+        config = bytes([mode]) + options.to_bytes(2, "little") + bytes(2) + bytes(2) + bytes(4)
+        await self._request(
+            Sap.WMBUSGW, WmbusGw.SET_ACTIVE_CONFIGURATION_REQ, WmbusGw.SET_ACTIVE_CONFIGURATION_RSP, config
+        )
