@@ -1,0 +1,20 @@
+"""Receiver health: silent and degraded radio sources found from their meters' cadence, and healed."""
+
+from gateway.health.events import HealthEvent, HealthEventName
+from gateway.health.ladder import HealAction, HealOutcome
+from gateway.health.monitor import HealableSource, HealthMonitor, SourceState
+from gateway.health.settings import HealthSettings
+from gateway.health.unmatched import UnmatchedKind, UnmatchedTraffic
+
+__all__ = [
+    "HealAction",
+    "HealOutcome",
+    "HealableSource",
+    "HealthEvent",
+    "HealthEventName",
+    "HealthMonitor",
+    "HealthSettings",
+    "SourceState",
+    "UnmatchedKind",
+    "UnmatchedTraffic",
+]

@@ -1,0 +1,112 @@
+"""A meter's transmit cadence, learned from the gaps between its receptions and robust to lost frames.
+
+Lost frames only lengthen gaps, to whole multiples of the true interval. So the interval is the largest
+candidate (a short gap divided by 1-4) that explains most recent gaps as integer multiples of itself; the
+delivery ratio is heard frames over transmissions those multiples imply. A meter without such a cadence
+(random intervals) falls back to its mean gap with full delivery, which expects no more than it heard.
+"""
+
+from __future__ import annotations
+
+from array import array
+from statistics import median
+
+RING_GAPS = 16
+_TOLERANCE = 0.2  # share of the interval a gap may sit off a multiple (OMS meters randomise their timing)
+_EXPLAINED_SHARE = 0.75
+_DIVISORS = (1, 2, 3, 4)
+_LONG_RUN_WEIGHT = 0.05  # per estimate (every few gaps): the long-run delivery spans about 80 gaps
+_MIN_DELIVERY = 0.05
+
+
+class MeterCadence:
+    """Timing model of one meter as heard by one source; times are POSIX seconds."""
+
+    __slots__ = (
+        "_count",
+        "_fresh",
+        "_gaps",
+        "_pos",
+        "delivery",
+        "delivery_long",
+        "epoch",
+        "interval_s",
+        "last_at",
+        "longest_gap_s",
+        "rssi_dbm",
+    )
+
+    def __init__(self, at: float, epoch: int) -> None:
+        self.last_at = at
+        self.epoch = epoch
+        self._gaps = array("d", bytes(8 * RING_GAPS))
+        self._count = 0
+        self._pos = 0
+        self._fresh = 0
+        self.interval_s: float | None = None
+        self.delivery = 1.0
+        self.delivery_long = 1.0
+        self.longest_gap_s = 0.0
+        self.rssi_dbm: float | None = None
+
+    @property
+    def gaps_seen(self) -> int:
+        return self._count
+
+    def observe(self, at: float, epoch: int, repeat_gap_s: float) -> bool:
+        """Take one reception; False when it was a repeat of the last one (too close to count)."""
+        gap = at - self.last_at
+        if gap < repeat_gap_s:
+            return False
+        self.last_at = at
+        if epoch != self.epoch:
+            # The gap spans a silence of the source, not the meter's cadence.
+            self.epoch = epoch
+            return True
+        self._gaps[self._pos] = gap
+        self._pos = (self._pos + 1) % RING_GAPS
+        self._count = min(self._count + 1, RING_GAPS)
+        self._fresh += 1
+        if self._count <= 4 or self._fresh >= 4:
+            self._estimate(repeat_gap_s)
+        return True
+
+    def recent_gaps(self) -> list[float]:
+        return sorted(self._gaps[: self._count]) if self._count < RING_GAPS else sorted(self._gaps)
+
+    def _estimate(self, floor_s: float) -> None:
+        self._fresh = 0
+        gaps = self.recent_gaps()
+        interval, delivery = fold_interval(gaps, floor_s)
+        self.interval_s = interval
+        self.delivery = delivery
+        self.delivery_long += _LONG_RUN_WEIGHT * (delivery - self.delivery_long)
+        self.longest_gap_s = gaps[-1]
+
+    def missed(self, at: float) -> float:
+        """Transmissions the meter made since it was last heard, up to ``at`` (0 while within its habits)."""
+        interval = self.interval_s
+        if interval is None:
+            return 0.0
+        # A meter owes frames only once it has been quiet longer than its longest recent gap.
+        slack = max(1.0 + _TOLERANCE, self.longest_gap_s / interval)
+        return max(0.0, (at - self.last_at) / interval - slack)
+
+
+def fold_interval(sorted_gaps: list[float], floor_s: float) -> tuple[float, float]:
+    """(interval_s, delivery ratio) explaining ``sorted_gaps`` (ascending) as multiples of one interval."""
+    count = len(sorted_gaps)
+    candidates = sorted(
+        {gap / k for gap in sorted_gaps[:3] for k in _DIVISORS if gap / k >= floor_s}, reverse=True
+    )
+    for interval in candidates:
+        multiples: list[int] = []
+        per_transmission: list[float] = []
+        for gap in sorted_gaps:
+            k = round(gap / interval)
+            if k >= 1 and abs(gap - k * interval) <= _TOLERANCE * interval:
+                multiples.append(k)
+                per_transmission.append(gap / k)
+        if len(multiples) >= _EXPLAINED_SHARE * count:
+            return median(per_transmission), max(_MIN_DELIVERY, len(multiples) / sum(multiples))
+    return sum(sorted_gaps) / count, 1.0

@@ -1,0 +1,144 @@
+"""What one source hears: per-meter cadences, recent frame rate and RSSI, and what it should be hearing."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from gateway.health.cadence import MeterCadence
+from gateway.health.settings import HealthSettings
+
+_RATE_BUCKETS = 15
+_RSSI_LONG_WEIGHT = 0.05  # per frame of a meter: its own long-run RSSI
+_RSSI_SHORT_WEIGHT = 0.1  # per frame of the source: how far below their own long run meters arrive now
+
+
+class RateWindow:
+    """Frames counted in time buckets over a sliding window (constant memory, O(1) per frame)."""
+
+    __slots__ = ("_counts", "_head", "_width_s")
+
+    def __init__(self, window_s: float, buckets: int = _RATE_BUCKETS) -> None:
+        self._width_s = window_s / buckets
+        self._counts = [0] * buckets
+        self._head: int | None = None
+
+    def add(self, at: float) -> None:
+        index = int(at // self._width_s)
+        self._advance(index)
+        assert self._head is not None
+        if index > self._head - len(self._counts):
+            self._counts[index % len(self._counts)] += 1
+
+    def count(self, now: float) -> tuple[int, float]:
+        """(frames, seconds covered) for the window ending at ``now``."""
+        index = int(now // self._width_s)
+        self._advance(index)
+        covered = (len(self._counts) - 1) * self._width_s + (now - index * self._width_s)
+        return sum(self._counts), covered
+
+    def _advance(self, index: int) -> None:
+        head = self._head
+        if head is None:
+            self._head = index
+            return
+        if index <= head:
+            return
+        size = len(self._counts)
+        for step in range(head + 1, min(index, head + size) + 1):
+            self._counts[step % size] = 0
+        self._head = index
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """What a source's meters predict at one instant."""
+
+    meters_tracked: int
+    meters_expected: int
+    rate_per_s: float
+    """Frames per second the expected meters deliver, at their recent delivery ratio."""
+    long_rate_per_s: float
+    """The same at their long-run delivery ratio: the source's own history."""
+    expected_in_gap: float
+    """Frames the expected meters should have delivered since the source's last frame."""
+
+
+class SourceTraffic:
+    """The traffic model of one source; times are POSIX seconds. Not thread-safe, not async: plain state."""
+
+    def __init__(self, settings: HealthSettings, started_at: float) -> None:
+        self._settings = settings
+        self.meters: OrderedDict[bytes, MeterCadence] = OrderedDict()
+        self.started_at = started_at
+        self.frames = 0
+        self.last_frame_at: float | None = None
+        self.epoch = 0
+        self.rate = RateWindow(settings.rate_window_s)
+        self.rssi_delta_db: float | None = None
+        self.rssi_frames = 0
+        self.forgotten_meters = 0
+        self.resumed_at: float | None = None
+        self._awaiting_resume = False
+
+    def observe(self, transmitter: bytes, at: float, rssi_dbm: float | None) -> None:
+        """One frame from ``transmitter`` (its link-layer address); the per-telegram hot path."""
+        self.frames += 1
+        if self.last_frame_at is None or at > self.last_frame_at:
+            self.last_frame_at = at
+        self.rate.add(at)
+        if self._awaiting_resume:
+            self._awaiting_resume = False
+            self.resumed_at = at
+        meter = self.meters.get(transmitter)
+        if meter is None:
+            meter = MeterCadence(at, self.epoch)
+            self.meters[transmitter] = meter
+            if len(self.meters) > self._settings.max_meters_per_source:
+                self.meters.popitem(last=False)
+                self.forgotten_meters += 1
+        else:
+            self.meters.move_to_end(transmitter)
+            if not meter.observe(at, self.epoch, self._settings.repeat_gap_s):
+                return
+        if rssi_dbm is not None:
+            self._observe_rssi(meter, rssi_dbm)
+
+    def _observe_rssi(self, meter: MeterCadence, rssi_dbm: float) -> None:
+        if meter.rssi_dbm is None:
+            meter.rssi_dbm = rssi_dbm
+            return
+        delta = rssi_dbm - meter.rssi_dbm
+        meter.rssi_dbm += _RSSI_LONG_WEIGHT * delta
+        self.rssi_frames += 1
+        if self.rssi_delta_db is None:
+            self.rssi_delta_db = delta
+        else:
+            self.rssi_delta_db += _RSSI_SHORT_WEIGHT * (delta - self.rssi_delta_db)
+
+    def forget_gap(self) -> None:
+        """The source is silent: the gap each meter shows when it comes back is not its cadence."""
+        self.epoch += 1
+        self._awaiting_resume = True
+        self.resumed_at = None
+
+    def expectation(self, now: float) -> Expectation:
+        """Sum the meters still expected (O(meters); called per tick, not per frame)."""
+        settings = self._settings
+        last = self.last_frame_at
+        expected = 0
+        rate = 0.0
+        long_rate = 0.0
+        in_gap = 0.0
+        for meter in self.meters.values():
+            interval = meter.interval_s
+            if interval is None or meter.gaps_seen < settings.min_gaps_to_learn:
+                continue
+            missed_before = meter.missed(last) if last is not None else 0.0
+            if meter.delivery * missed_before >= settings.retire_expected_frames:
+                continue  # gone quiet while the source still heard others: moved, broken or out of range
+            expected += 1
+            rate += meter.delivery / interval
+            long_rate += meter.delivery_long / interval
+            in_gap += meter.delivery * (meter.missed(now) - missed_before)
+        return Expectation(len(self.meters), expected, rate, long_rate, in_gap)
