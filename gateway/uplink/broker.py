@@ -1,0 +1,182 @@
+"""How to reach an MQTT broker: URL, TLS, credentials from a file, protocol version, clear refusals."""
+
+from __future__ import annotations
+
+import ssl
+import urllib.parse
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+# CONNACK codes that mean "speak an older protocol": 3.1.1 rc 1, MQTT 5 reason 132.
+_UNSUPPORTED_PROTOCOL = frozenset({1, 132})
+_REFUSED_CREDENTIALS = frozenset({4, 5, 134, 135, 140})
+
+
+class Protocol(StrEnum):
+    """Which MQTT version to speak; AUTO tries 5 and falls back to 3.1.1."""
+
+    AUTO = "auto"
+    V5 = "5"
+    V311 = "3.1.1"
+
+
+class BrokerError(Exception):
+    """The broker cannot be used as configured: refused login, bad TLS files, bad URL."""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerSettings:
+    """Where the broker is and how to log in; the password only ever lives in ``password_file``."""
+
+    url: str
+    username: str | None = None
+    password_file: Path | None = None
+    client_id: str | None = None
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    protocol: Protocol = Protocol.AUTO
+    keepalive_s: int = 30
+
+    def __post_init__(self) -> None:
+        parsed = urllib.parse.urlsplit(self.url)
+        if parsed.scheme not in DEFAULT_PORTS or not parsed.hostname:
+            raise BrokerError(
+                f"broker URL must look like mqtt://host:1883 or mqtts://host:8883, got {self.url!r}"
+            )
+        if parsed.password:
+            raise BrokerError("do not put the password in the broker URL; use a password file")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise BrokerError("a client certificate needs both cert_file and key_file")
+
+    @property
+    def host(self) -> str:
+        return urllib.parse.urlsplit(self.url).hostname or ""
+
+    @property
+    def port(self) -> int:
+        parsed = urllib.parse.urlsplit(self.url)
+        return parsed.port or DEFAULT_PORTS[parsed.scheme]
+
+    @property
+    def tls(self) -> bool:
+        return urllib.parse.urlsplit(self.url).scheme == "mqtts" or self.ca_file is not None
+
+    @property
+    def user(self) -> str | None:
+        return self.username or urllib.parse.urlsplit(self.url).username
+
+    def password(self) -> str | None:
+        """Read the password file (first line, without the newline)."""
+        if self.password_file is None:
+            return None
+        try:
+            text = self.password_file.read_text()
+        except OSError as err:
+            raise BrokerError(
+                f"cannot read the MQTT password file {self.password_file}: {err.strerror}"
+            ) from None
+        return text.splitlines()[0] if text else ""
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """A verifying client context (system CAs unless ``ca_file``), with the client certificate."""
+        if not self.tls:
+            return None
+        try:
+            context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+            if self.cert_file is not None and self.key_file is not None:
+                context.load_cert_chain(str(self.cert_file), str(self.key_file))
+        except (OSError, ssl.SSLError) as err:
+            raise BrokerError(f"cannot load the TLS files: {err}") from None
+        return context
+
+
+def protocol_version(protocol: Protocol) -> aiomqtt.ProtocolVersion:
+    return aiomqtt.ProtocolVersion.V311 if protocol is Protocol.V311 else aiomqtt.ProtocolVersion.V5
+
+
+def make_client(
+    settings: BrokerSettings,
+    protocol: Protocol,
+    *,
+    will: aiomqtt.Will | None = None,
+    clean_start: bool = True,
+    session_expiry_s: int = 0,
+    receive_maximum: int | None = None,
+    max_inflight: int = 100,
+    client_id: str | None = None,
+) -> aiomqtt.Client:
+    """An aiomqtt client for ``settings`` speaking ``protocol`` (V5 or V311)."""
+    version = protocol_version(protocol)
+    properties: Properties | None = None
+    kwargs: dict[str, Any] = {}
+    if version is aiomqtt.ProtocolVersion.V5:
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        if session_expiry_s:
+            properties.SessionExpiryInterval = session_expiry_s
+        if receive_maximum:
+            properties.ReceiveMaximum = receive_maximum
+        kwargs["clean_start"] = clean_start
+    else:
+        kwargs["clean_session"] = clean_start
+    client = aiomqtt.Client(
+        settings.host,
+        settings.port,
+        username=settings.user,
+        password=settings.password(),
+        identifier=client_id or settings.client_id,
+        protocol=version,
+        will=will,
+        keepalive=settings.keepalive_s,
+        tls_context=settings.tls_context(),
+        properties=properties,
+        max_inflight_messages=max_inflight,
+        timeout=10,
+        **kwargs,
+    )
+    # aiomqtt warns past this many concurrent publishes; we pipeline on purpose.
+    client.pending_calls_threshold = max_inflight + 16
+    return client
+
+
+def connect_error_code(err: BaseException) -> int | None:
+    """The CONNACK code of a refused connection, or None when it is not a refusal."""
+    if isinstance(err, aiomqtt.MqttCodeError):
+        rc = err.rc
+        value = getattr(rc, "value", rc)
+        return int(value) if isinstance(value, int) else None
+    return None
+
+
+def wants_older_protocol(err: BaseException) -> bool:
+    return connect_error_code(err) in _UNSUPPORTED_PROTOCOL
+
+
+def describe_connect_error(settings: BrokerSettings, err: BaseException) -> str:
+    """One line an operator understands: refused login, TLS failure or unreachable broker."""
+    where = f"{settings.host}:{settings.port}"
+    code = connect_error_code(err)
+    if code in _REFUSED_CREDENTIALS:
+        who = f"user {settings.user!r}" if settings.user else "an anonymous client"
+        return f"broker {where} refused the login of {who}: {err} (check username and password file)"
+    if code is not None:
+        return f"broker {where} refused the connection: {err}"
+    text = str(err)
+    if "CERTIFICATE" in text.upper() or "SSL" in text.upper():
+        return f"TLS handshake with {where} failed: {text}"
+    return f"cannot connect to broker {where}: {text or type(err).__name__}"
+
+
+def json_publish_properties() -> Properties:
+    """MQTT 5 PUBLISH properties saying the payload is UTF-8 JSON."""
+    properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    properties.PayloadFormatIndicator = 1
+    properties.ContentType = "application/json"
+    return properties

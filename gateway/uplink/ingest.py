@@ -1,0 +1,271 @@
+"""The ingester: MQTT (shared subscription, QoS 1) into an InfluxDB-compatible store, ack after write.
+
+Delivery guarantee: the ingester switches paho's automatic PUBACK off (aiomqtt 2.x has no manual-ack
+API of its own, so this reaches its paho client) and acknowledges a message only after the store
+accepted the batch holding it, in the order received. Its session is persistent (MQTT 5 clean start
+off with a session expiry, or 3.1.1 clean session off) under a stable client id, so messages not yet
+acknowledged when the store or the ingester goes down stay with the broker and come again on
+reconnect. Duplicates that this causes are harmless: points are idempotent (:mod:`lineproto`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
+from typing import Any
+
+import aiomqtt
+
+from gateway.uplink.broker import (
+    BrokerError,
+    BrokerSettings,
+    Protocol,
+    describe_connect_error,
+    make_client,
+    wants_older_protocol,
+)
+from gateway.uplink.lineproto import PayloadError, lines_for
+from gateway.uplink.sink import LineSink, SinkError
+from gateway.uplink.topics import (
+    DEFAULT_PREFIX,
+    MessageKind,
+    ParsedTopic,
+    TopicError,
+    ingest_filters,
+    parse_topic,
+)
+
+log = logging.getLogger(__name__)
+
+RawHandler = Callable[[ParsedTopic, Any], list[str]]
+
+
+def default_client_id() -> str:
+    """Stable across restarts of the same ingester on the same host (the session depends on it)."""
+    return f"wmbus-ingest-{socket.gethostname()}"
+
+
+@dataclass(frozen=True, slots=True)
+class IngestSettings:
+    """Batching, session and subscription settings of the ingester."""
+
+    prefix: str = DEFAULT_PREFIX
+    group: str = "wmbus-ingest"
+    shared: bool = True
+    client_id: str = field(default_factory=default_client_id)
+    batch_max_lines: int = 5000
+    batch_max_delay_s: float = 0.2
+    receive_maximum: int = 10_000
+    session_expiry_s: int = 7 * 86400
+    meter_tz: tzinfo = UTC
+    retry_min_s: float = 0.2
+    retry_max_s: float = 30.0
+
+
+@dataclass(slots=True)
+class IngestStats:
+    """What the ingester did, for logs, tests and the benchmark."""
+
+    messages: int = 0
+    points: int = 0
+    malformed: int = 0
+    batches: int = 0
+    write_failures: int = 0
+    connects: int = 0
+    shared: bool | None = None
+    last_error: str | None = None
+    last_write_at: float | None = None
+
+
+@dataclass(slots=True)
+class _Batch:
+    lines: list[str] = field(default_factory=list)
+    acks: list[tuple[int, int]] = field(default_factory=list)  # (mid, qos) in arrival order
+    messages: int = 0
+    opened_at: float = 0.0
+
+
+@dataclass(slots=True)
+class _Open:
+    """The batch being filled, and the lock that keeps hand-overs in arrival order."""
+
+    batch: _Batch = field(default_factory=_Batch)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def hand_off(self, batches: asyncio.Queue[_Batch]) -> None:
+        async with self.lock:
+            if self.batch.messages:
+                batch, self.batch = self.batch, _Batch()
+                await batches.put(batch)
+
+
+class Ingester:
+    """Subscribes to every gateway's readings, monthly indexes, events (and raw, with a raw handler)."""
+
+    def __init__(
+        self,
+        broker: BrokerSettings,
+        sink: LineSink,
+        settings: IngestSettings | None = None,
+        *,
+        raw_handler: RawHandler | None = None,
+    ) -> None:
+        self.broker = broker
+        self.sink = sink
+        self.settings = settings or IngestSettings()
+        self.stats = IngestStats()
+        self._raw_handler = raw_handler
+        self._protocol = broker.protocol
+        self.subscribed = asyncio.Event()
+
+    def filters(self) -> tuple[str, ...]:
+        filters = ingest_filters(self.settings.prefix)
+        return filters if self._raw_handler is not None else filters[:3]
+
+    async def run(self) -> None:
+        """Consume for ever, reconnecting with backoff; returns only when cancelled."""
+        delay = self.settings.retry_min_s
+        while True:
+            try:
+                await self._session()
+            except aiomqtt.MqttError as err:
+                if self._protocol is Protocol.AUTO and not self.stats.connects and wants_older_protocol(err):
+                    log.warning("broker does not speak MQTT 5; falling back to 3.1.1")
+                    self._protocol = Protocol.V311
+                    continue
+                message = describe_connect_error(self.broker, err)
+                if message != self.stats.last_error:
+                    log.error("%s; retrying", message)
+                self.stats.last_error = message
+            except BrokerError as err:
+                self.stats.last_error = str(err)
+                log.error("%s; retrying", err)
+            self.subscribed.clear()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.settings.retry_max_s)
+
+    async def _session(self) -> None:
+        protocol = Protocol.V5 if self._protocol is Protocol.AUTO else self._protocol
+        client = make_client(
+            self.broker,
+            protocol,
+            clean_start=False,
+            session_expiry_s=self.settings.session_expiry_s,
+            receive_maximum=self.settings.receive_maximum,
+            client_id=self.settings.client_id,
+        )
+        # aiomqtt 2.x acknowledges on receipt; we acknowledge after the store has the data.
+        client._client.manual_ack_set(True)
+        async with client:
+            self.stats.connects += 1
+            self.stats.last_error = None
+            if self._protocol is Protocol.AUTO:
+                self._protocol = protocol
+            await self._subscribe(client)
+            self.subscribed.set()
+            batches: asyncio.Queue[_Batch] = asyncio.Queue(maxsize=2)
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._writer(client, batches))
+                group.create_task(self._receiver(client, batches))
+
+    async def _subscribe(self, client: aiomqtt.Client) -> None:
+        filters = self.filters()
+        if self.settings.shared:
+            codes = await client.subscribe([(f"$share/{self.settings.group}/{f}", 1) for f in filters])
+            if all(_granted(code) for code in codes):
+                self.stats.shared = True
+                return
+            log.warning("broker refused shared subscriptions; subscribing plainly (no load sharing)")
+            await client.unsubscribe([f"$share/{self.settings.group}/{f}" for f in filters])
+        await client.subscribe([(f, 1) for f in filters])
+        self.stats.shared = False
+
+    async def _receiver(self, client: aiomqtt.Client, batches: asyncio.Queue[_Batch]) -> None:
+        state = _Open()
+        limit = self.settings.batch_max_lines
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._ticker(state, batches))
+            async for message in client.messages:
+                batch = state.batch
+                if not batch.messages:
+                    batch.opened_at = time.monotonic()
+                batch.lines += self._lines(message)
+                batch.acks.append((message.mid, message.qos))
+                batch.messages += 1
+                if len(batch.lines) >= limit:
+                    await state.hand_off(batches)
+            raise aiomqtt.MqttError("disconnected")
+
+    async def _ticker(self, state: _Open, batches: asyncio.Queue[_Batch]) -> None:
+        """Hand a batch over once it is ``batch_max_delay_s`` old, full or not."""
+        delay = self.settings.batch_max_delay_s
+        while True:
+            age = time.monotonic() - state.batch.opened_at
+            if state.batch.messages and age >= delay:
+                await state.hand_off(batches)
+                age = 0.0
+            await asyncio.sleep(max(0.005, delay - age) if state.batch.messages else delay / 4)
+
+    def _lines(self, message: aiomqtt.Message) -> list[str]:
+        topic = str(message.topic)
+        try:
+            parsed = parse_topic(topic, self.settings.prefix)
+            payload = message.payload
+            if not isinstance(payload, bytes | bytearray):
+                raise PayloadError("payload is not bytes")
+            document = json.loads(payload)
+            if parsed.kind is MessageKind.RAW:
+                if self._raw_handler is None:
+                    raise PayloadError("raw telegram but no keys (start the ingester with --keys)")
+                return self._raw_handler(parsed, document)
+            return lines_for(parsed, document, self.settings.meter_tz)
+        except (TopicError, PayloadError, ValueError) as err:
+            # ValueError covers JSON and UTF-8 errors; a bad message must not stop the others.
+            self.stats.malformed += 1
+            log.warning("skipping malformed message on %s: %s", topic, err)
+            return []
+
+    async def _writer(self, client: aiomqtt.Client, batches: asyncio.Queue[_Batch]) -> None:
+        paho = client._client
+        while True:
+            batch = await batches.get()
+            delay = self.settings.retry_min_s
+            while True:
+                try:
+                    await asyncio.to_thread(self.sink.write, batch.lines)
+                    break
+                except SinkError as err:
+                    self.stats.write_failures += 1
+                    self.stats.last_error = f"store refused a batch: {err}"
+                    log.error(
+                        "store refused a batch of %d points: %s; retrying in %.1f s",
+                        len(batch.lines),
+                        err,
+                        delay,
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.settings.retry_max_s)
+            for mid, qos in batch.acks:
+                if qos:
+                    paho.ack(mid, qos)
+            self.stats.messages += batch.messages
+            self.stats.points += len(batch.lines)
+            self.stats.batches += 1
+            self.stats.last_write_at = time.monotonic()
+
+
+def _granted(code: Any) -> bool:
+    value = getattr(code, "value", code)
+    return isinstance(value, int) and value < 0x80
+
+
+def pid_client_id(prefix: str = "wmbus-ingest") -> str:
+    """A client id unique to this process (for tests and throw-away ingesters)."""
+    return f"{prefix}-{socket.gethostname()}-{os.getpid()}"

@@ -1,0 +1,199 @@
+"""Turn the gateway's JSON payloads into InfluxDB line protocol (docs/timeseries.md has the layout).
+
+Idempotency lives here: a point's series (measurement and tags) and timestamp come from the
+reading itself, never from when or by whom it was ingested, so the same reading delivered twice
+or heard by two gateways is the same point. Per-gateway facts (RSSI, duplicates) go to their own
+measurement, ``wmbus_reception``, tagged by gateway.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
+
+from gateway.reading import Alarm
+from gateway.uplink.topics import MessageKind, ParsedTopic
+
+READING = "wmbus_reading"
+RECEPTION = "wmbus_reception"
+MONTHLY = "wmbus_monthly"
+EVENT = "wmbus_event"
+
+MONTHLY_SOURCES = {"actual": 0.0, "interpolated": 1.0, "estimated": 2.0}
+EVENT_STATES = {"cleared": 0.0, "raised": 1.0, "notice": 2.0}
+ALARM_BITS = {alarm.value: 1 << bit for bit, alarm in enumerate(Alarm)}
+# Reading keys that are not measurements of the meter (or belong to the per-gateway reception).
+_NOT_READING_FIELDS = frozenset(
+    {
+        "schema",
+        "gateway",
+        "meter_id",
+        "manufacturer",
+        "decoder",
+        "medium",
+        "received_at",
+        "meter_datetime",
+        "target_date",
+        "alarms",
+        "status_raw",
+        "unsupported",
+        "source",
+        "rssi_dbm",
+        "duplicates",
+    }
+)
+
+
+class PayloadError(ValueError):
+    """A payload that does not match its topic's schema; the ingester logs and skips it."""
+
+
+def _escape_key(text: str) -> str:
+    return text.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+
+
+def _escape_measurement(text: str) -> str:
+    return text.replace(",", "\\,").replace(" ", "\\ ")
+
+
+def line(measurement: str, tags: Mapping[str, str | None], fields: Mapping[str, float], ts_ms: int) -> str:
+    """One line of line protocol; tags sorted (InfluxDB's canonical order), floats only."""
+    tag_text = "".join(
+        f",{_escape_key(key)}={_escape_key(value)}" for key, value in sorted(tags.items()) if value
+    )
+    field_text = ",".join(f"{_escape_key(key)}={value!r}" for key, value in fields.items())
+    return f"{_escape_measurement(measurement)}{tag_text} {field_text} {ts_ms}"
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, int | float):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    return None
+
+
+def _time_ms(value: Any, name: str, naive_tz: tzinfo) -> int:
+    if not isinstance(value, str):
+        raise PayloadError(f"{name} must be an ISO 8601 string")
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError:
+        raise PayloadError(f"{name} {value!r} is not ISO 8601") from None
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=naive_tz)
+    return int(instant.timestamp() * 1000)
+
+
+def _require(document: Mapping[str, Any], key: str) -> Any:
+    if key not in document or document[key] is None:
+        raise PayloadError(f"missing {key!r}")
+    return document[key]
+
+
+def check_schema(document: Any, kind: MessageKind) -> Mapping[str, Any]:
+    """The document as a mapping if its ``schema`` is this kind at major version 1."""
+    if not isinstance(document, dict):
+        raise PayloadError("payload is not a JSON object")
+    schema = document.get("schema")
+    if schema != f"wmbus-gateway/{kind.value}/1":
+        raise PayloadError(f"schema {schema!r} is not wmbus-gateway/{kind.value}/1")
+    return document
+
+
+def reading_lines(topic: ParsedTopic, document: Mapping[str, Any], meter_tz: tzinfo = UTC) -> list[str]:
+    """A reading: one wmbus_reading point (meter time, else receive time) and one wmbus_reception."""
+    meter = str(document.get("meter_id") or topic.meter_id or "")
+    if not meter:
+        raise PayloadError("reading without meter_id")
+    received_ms = _time_ms(_require(document, "received_at"), "received_at", UTC)
+    meter_time = document.get("meter_datetime")
+    ts_ms = _time_ms(meter_time, "meter_datetime", meter_tz) if meter_time else received_ms
+    fields: dict[str, float] = {}
+    for key, value in document.items():
+        if key in _NOT_READING_FIELDS:
+            continue
+        number = _number(value)
+        if number is not None:
+            fields[key] = number
+    alarms = document.get("alarms") or []
+    if not isinstance(alarms, list):
+        raise PayloadError("alarms must be a list")
+    fields["alarms"] = float(sum(ALARM_BITS.get(str(code), 0) for code in alarms))
+    tags = {"meter": meter, "manufacturer": document.get("manufacturer"), "medium": document.get("medium")}
+    out = [line(READING, tags, fields, ts_ms)]
+    reception = {
+        "duplicates": _number(document.get("duplicates")),
+        "rssi_dbm": _number(document.get("rssi_dbm")),
+    }
+    reception_fields = {key: value for key, value in reception.items() if value is not None}
+    reception_fields["heard"] = 1.0
+    gateway = str(document.get("gateway") or topic.gateway)
+    out.append(line(RECEPTION, {"meter": meter, "gateway": gateway}, reception_fields, received_ms))
+    return out
+
+
+def monthly_lines(topic: ParsedTopic, document: Mapping[str, Any]) -> list[str]:
+    """A monthly index at its cut-off instant plus ``revision`` milliseconds (each revision its own)."""
+    meter = str(document.get("meter_id") or topic.meter_id or "")
+    cutoff_ms = _time_ms(_require(document, "cutoff"), "cutoff", UTC)
+    revision = _number(document.get("revision")) or 0.0
+    if not 0 <= revision < 1000:
+        raise PayloadError("revision must be within 0..999")
+    index = _number(_require(document, "index_m3"))
+    if index is None:
+        raise PayloadError("index_m3 must be a number")
+    source = document.get("source")
+    if source not in MONTHLY_SOURCES:
+        raise PayloadError(f"source {source!r} is not one of {sorted(MONTHLY_SOURCES)}")
+    fields = {"index_m3": index, "revision": revision, "source": MONTHLY_SOURCES[source]}
+    for key in ("consumption_m3", "reading_age_s"):
+        number = _number(document.get(key))
+        if number is not None:
+            fields[key] = number
+    tags = {"meter": meter, "manufacturer": document.get("manufacturer"), "medium": document.get("medium")}
+    return [line(MONTHLY, tags, fields, cutoff_ms + int(revision))]
+
+
+def event_lines(topic: ParsedTopic, document: Mapping[str, Any]) -> list[str]:
+    """An event at its own ``at``; gateway-level events (source_*) are tagged by gateway."""
+    meter = str(document.get("meter_id") or topic.meter_id or "")
+    name = _require(document, "event")
+    state = document.get("state")
+    if not isinstance(name, str) or state not in EVENT_STATES:
+        raise PayloadError("event needs a name and a state of raised, cleared or notice")
+    ts_ms = _time_ms(_require(document, "at"), "at", UTC)
+    fields = {"state": EVENT_STATES[state]}
+    details = document.get("details") or {}
+    if isinstance(details, dict):
+        for key, value in details.items():
+            number = _number(value)
+            if number is not None:
+                fields[f"detail_{key}"] = number
+    tags: dict[str, str | None] = {"meter": meter, "event": name}
+    if name.startswith("source_"):
+        tags["gateway"] = str(document.get("gateway") or topic.gateway)
+    return [line(EVENT, tags, fields, ts_ms)]
+
+
+def lines_for(topic: ParsedTopic, document: Any, meter_tz: tzinfo = UTC) -> list[str]:
+    """Points for one decoded payload of a reading, monthly or event topic."""
+    body = check_schema(document, topic.kind)
+    try:
+        if topic.kind is MessageKind.READING:
+            return reading_lines(topic, body, meter_tz)
+        if topic.kind is MessageKind.MONTHLY:
+            return monthly_lines(topic, body)
+        if topic.kind is MessageKind.EVENT:
+            return event_lines(topic, body)
+    except (TypeError, OverflowError) as err:
+        raise PayloadError(str(err)) from None
+    raise PayloadError(f"{topic.kind} payloads are not stored as points")
+
+
+def cutoff_plus(cutoff: datetime, revision: int) -> datetime:
+    """The instant a monthly index revision is stored at (for queries and tests)."""
+    return cutoff + timedelta(milliseconds=revision)

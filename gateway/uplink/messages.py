@@ -1,0 +1,139 @@
+"""Turn what the daemon produces (publications, status, raw telegrams) into MQTT messages.
+
+Every payload is compact JSON with a versioned ``schema`` and the ``gateway`` it comes from; the
+JSON Schemas live in ``gateway/uplink/schemas/`` and docs/topics.md describes them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from gateway.radio.frame import ReceivedFrame
+from gateway.uplink.topics import MessageKind, Topics
+
+SCHEMA_VERSION = 1
+SCHEMAS: dict[MessageKind, str] = {
+    kind: f"wmbus-gateway/{kind.value}/{SCHEMA_VERSION}" for kind in MessageKind
+}
+
+# Lower sends first within one drain round; the outbox drops only kinds listed in DROPPABLE.
+PRIORITY: dict[MessageKind, int] = {
+    MessageKind.STATUS: 0,
+    MessageKind.EVENT: 1,
+    MessageKind.MONTHLY: 2,
+    MessageKind.READING: 3,
+    MessageKind.RAW: 3,
+}
+RETAINED: frozenset[MessageKind] = frozenset({MessageKind.STATUS, MessageKind.READING, MessageKind.MONTHLY})
+
+
+class PublicationLike(Protocol):
+    """The shape of ``gateway.daemon.processor.Publication`` (kind, meter_id, payload, month)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def meter_id(self) -> str: ...
+    @property
+    def payload(self) -> Mapping[str, Any]: ...
+    @property
+    def month(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """One MQTT message ready for the outbox: topic, JSON bytes, retain flag, kind, meter."""
+
+    topic: str
+    payload: bytes
+    retain: bool
+    kind: MessageKind
+    meter_id: str | None = None
+
+    @property
+    def priority(self) -> int:
+        return PRIORITY[self.kind]
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, frozenset | set):
+        return sorted(str(item) for item in value)
+    if isinstance(value, bytes):
+        return value.hex().upper()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def encode(kind: MessageKind, gateway: str, body: Mapping[str, Any]) -> bytes:
+    """Compact UTF-8 JSON with ``schema`` and ``gateway`` first."""
+    document = {"schema": SCHEMAS[kind], "gateway": gateway, **body}
+    return json.dumps(document, separators=(",", ":"), default=_json_default, allow_nan=False).encode()
+
+
+def publication_message(topics: Topics, publication: PublicationLike) -> OutboundMessage:
+    """A billing publication (reading, monthly index or event) as an MQTT message."""
+    kind = MessageKind(publication.kind)
+    meter_id = publication.meter_id
+    if kind is MessageKind.READING:
+        topic = topics.reading(meter_id)
+    elif kind is MessageKind.MONTHLY:
+        month = publication.month or str(publication.payload.get("month", ""))
+        topic = topics.monthly(meter_id, month)
+    elif kind is MessageKind.EVENT:
+        topic = topics.event(meter_id)
+    else:
+        raise ValueError(f"a publication cannot be of kind {kind}")
+    payload = encode(kind, topics.gateway, publication.payload)
+    return OutboundMessage(topic, payload, kind in RETAINED, kind, meter_id)
+
+
+def status_body(
+    state: str,
+    version: str,
+    *,
+    sources: Mapping[str, Any] | None = None,
+    counters: Mapping[str, Any] | None = None,
+    coverage: Mapping[str, Any] | None = None,
+    outbox: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The status document without schema and gateway."""
+    if state not in ("online", "offline"):
+        raise ValueError(f"status state must be online or offline, got {state!r}")
+    return {
+        "state": state,
+        "version": version,
+        "sources": dict(sources or {}),
+        "counters": dict(counters or {}),
+        "coverage": dict(coverage or {}),
+        "outbox": dict(outbox or {}),
+    }
+
+
+def status_message(topics: Topics, body: Mapping[str, Any]) -> OutboundMessage:
+    """The retained status message (see :func:`status_body`)."""
+    payload = encode(MessageKind.STATUS, topics.gateway, body)
+    return OutboundMessage(topics.status(), payload, True, MessageKind.STATUS, None)
+
+
+def raw_message(
+    topics: Topics, frame: ReceivedFrame, *, meter_id: str, manufacturer: str, duplicates: int = 0
+) -> OutboundMessage:
+    """A deduplicated telegram, still encrypted, for a head-end that holds the keys."""
+    body = {
+        "meter_id": meter_id,
+        "manufacturer": manufacturer,
+        "telegram": frame.data.hex().upper(),
+        "received_at": frame.received_at.isoformat(),
+        "rssi_dbm": frame.rssi_dbm,
+        "link_mode": str(frame.link_mode),
+        "source": frame.source,
+        "duplicates": duplicates,
+    }
+    return OutboundMessage(
+        topics.raw(), encode(MessageKind.RAW, topics.gateway, body), False, MessageKind.RAW, meter_id
+    )

@@ -1,0 +1,282 @@
+"""The durable outbox: every MQTT message is in SQLite before it is sent, and leaves only on PUBACK.
+
+API (the daemon's side)::
+
+    outbox = Outbox(state_dir / "outbox.db", max_messages=100_000)
+    outbox.put(publication_message(topics, publication))   # cheap: one INSERT and COMMIT
+    outbox.stats()                                         # for the status message
+
+The publisher (:mod:`gateway.uplink.mqtt`) reads with :meth:`Outbox.fetch_range` and deletes with
+:meth:`Outbox.ack`. Call everything from one thread (the daemon's event loop).
+
+Durability: WAL journal; ``synchronous=FULL`` (the default) makes each put survive a power cut,
+``"NORMAL"`` survives a crash of the process but may lose the last commits on power loss.
+
+When full (``max_messages`` pending), a put first drops the oldest plain reading, then the oldest
+raw telegram; monthly indexes, events and status are never dropped (the outbox then grows past
+its bound, which ``over_limit`` shows). A new status replaces a status not yet sent. Drops are
+counted per kind, persist across restarts, and go out in the status message.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gateway.uplink.messages import OutboundMessage
+from gateway.uplink.topics import MessageKind
+
+DROP_ORDER: tuple[MessageKind, ...] = (MessageKind.READING, MessageKind.RAW)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    meter_id TEXT,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    retain INTEGER NOT NULL,
+    enqueued_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_kind ON outbox (kind, seq);
+CREATE INDEX IF NOT EXISTS outbox_meter ON outbox (meter_id, seq);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A message as the outbox holds it: its sequence number orders it."""
+
+    seq: int
+    kind: MessageKind
+    meter_id: str | None
+    topic: str
+    payload: bytes
+    retain: bool
+    enqueued_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStats:
+    """What the status message reports about the outbox."""
+
+    pending: int
+    max_messages: int
+    dropped: dict[str, int]
+    over_limit: bool
+    oldest_age_s: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pending": self.pending,
+            "max_messages": self.max_messages,
+            "dropped": dict(self.dropped),
+            "dropped_total": sum(self.dropped.values()),
+            "over_limit": self.over_limit,
+            "oldest_age_s": self.oldest_age_s,
+        }
+
+
+class Outbox:
+    """A bounded, durable FIFO of outbound MQTT messages in SQLite (WAL)."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        max_messages: int = 100_000,
+        *,
+        synchronous: str = "FULL",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if max_messages < 1:
+            raise ValueError("max_messages must be at least 1")
+        if synchronous.upper() not in ("FULL", "NORMAL"):
+            raise ValueError("synchronous must be FULL or NORMAL")
+        self.path = Path(path)
+        self.max_messages = max_messages
+        self._clock = clock
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        self._db.executescript(_SCHEMA)
+        self._count: int = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        self._dropped: dict[str, int] = {
+            name.removeprefix("dropped_"): value
+            for name, value in self._db.execute(
+                "SELECT name, value FROM counters WHERE name LIKE 'dropped_%'"
+            )
+        }
+        self._acked: list[int] = []
+        self._listeners: list[Callable[[], None]] = []
+
+    # -- the daemon's side ------------------------------------------------------------------
+
+    def put(self, message: OutboundMessage) -> int:
+        """Store one message durably; returns its sequence number. Never blocks on the network."""
+        return self.put_many((message,))[-1]
+
+    def put_many(self, messages: Sequence[OutboundMessage]) -> list[int]:
+        """Store several messages in one transaction (one fsync)."""
+        now = self._clock()
+        seqs: list[int] = []
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for message in messages:
+                if message.kind is MessageKind.STATUS:
+                    # Only the latest status matters: replace one that has not gone out yet.
+                    self._count -= db.execute(
+                        "DELETE FROM outbox WHERE kind = ? AND topic = ?", (message.kind.value, message.topic)
+                    ).rowcount
+                if self._count >= self.max_messages:
+                    self._make_room()
+                cursor = db.execute(
+                    "INSERT INTO outbox (kind, meter_id, topic, payload, retain, enqueued_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        message.kind.value,
+                        message.meter_id,
+                        message.topic,
+                        message.payload,
+                        int(message.retain),
+                        now,
+                    ),
+                )
+                seqs.append(int(cursor.lastrowid or 0))
+                self._count += 1
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            self._count = db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+            raise
+        for listener in self._listeners:
+            listener()
+        return seqs
+
+    def _make_room(self) -> None:
+        for kind in DROP_ORDER:
+            row = self._db.execute(
+                "SELECT seq FROM outbox WHERE kind = ? ORDER BY seq LIMIT 1", (kind.value,)
+            ).fetchone()
+            if row is not None:
+                self._db.execute("DELETE FROM outbox WHERE seq = ?", (row[0],))
+                self._count -= 1
+                self._dropped[kind.value] = self._dropped.get(kind.value, 0) + 1
+                self._db.execute(
+                    "INSERT INTO counters (name, value) VALUES (?, 1) "
+                    "ON CONFLICT (name) DO UPDATE SET value = value + 1",
+                    (f"dropped_{kind.value}",),
+                )
+                return
+
+    def stats(self) -> OutboxStats:
+        """Pending count, drops per kind, whether undroppable messages overflowed the bound."""
+        row = self._db.execute("SELECT enqueued_at FROM outbox ORDER BY seq LIMIT 1").fetchone()
+        oldest = None if row is None else row[0]
+        age = None if oldest is None else max(0.0, round(self._clock() - oldest, 3))
+        return OutboxStats(
+            pending=self._count,
+            max_messages=self.max_messages,
+            dropped=dict(self._dropped),
+            over_limit=self._count > self.max_messages,
+            oldest_age_s=age,
+        )
+
+    def __len__(self) -> int:
+        return self._count
+
+    # -- the publisher's side ---------------------------------------------------------------
+
+    def add_listener(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after every successful put (the publisher wakes on it)."""
+        self._listeners.append(callback)
+
+    def remove_listener(self, callback: Callable[[], None]) -> None:
+        self._listeners.remove(callback)
+
+    def max_seq(self) -> int:
+        return int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()[0])
+
+    def fetch_range(self, after: int, upto: int | None, limit: int) -> list[StoredMessage]:
+        """Messages with ``after < seq <= upto`` in sequence order."""
+        if upto is None:
+            rows = self._db.execute(
+                "SELECT seq, kind, meter_id, topic, payload, retain, enqueued_at FROM outbox "
+                "WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after, limit),
+            ).fetchall()
+        else:
+            rows = self._db.execute(
+                "SELECT seq, kind, meter_id, topic, payload, retain, enqueued_at FROM outbox "
+                "WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+                (after, upto, limit),
+            ).fetchall()
+        return [_stored(row) for row in rows]
+
+    def fetch_seqs(self, seqs: Iterable[int]) -> list[StoredMessage]:
+        """The messages with these sequence numbers that are still pending, in sequence order."""
+        wanted = sorted(seqs)
+        out: list[StoredMessage] = []
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                "SELECT seq, kind, meter_id, topic, payload, retain, enqueued_at FROM outbox "
+                f"WHERE seq IN ({marks}) ORDER BY seq",
+                chunk,
+            ).fetchall()
+            out += [_stored(row) for row in rows]
+        return out
+
+    def pending_per_meter(self, upto: int) -> dict[str, int]:
+        """How many messages each meter has pending with ``seq <= upto``."""
+        return {
+            meter: count
+            for meter, count in self._db.execute(
+                "SELECT meter_id, COUNT(*) FROM outbox "
+                "WHERE seq <= ? AND meter_id IS NOT NULL GROUP BY meter_id",
+                (upto,),
+            )
+        }
+
+    def ack(self, seq: int) -> None:
+        """The broker acknowledged ``seq``; it is deleted at the next :meth:`flush_acks`."""
+        self._acked.append(seq)
+
+    def flush_acks(self) -> int:
+        """Delete every acknowledged message in one transaction; returns how many went."""
+        if not self._acked:
+            return 0
+        acked, self._acked = self._acked, []
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            deleted = 0
+            for start in range(0, len(acked), 500):
+                chunk = acked[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                deleted += db.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", chunk).rowcount
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            self._acked = acked + self._acked
+            raise
+        self._count -= deleted
+        return deleted
+
+    def close(self) -> None:
+        """Delete what was acknowledged and close the database."""
+        self.flush_acks()
+        self._db.close()
+
+
+def _stored(row: tuple[Any, ...]) -> StoredMessage:
+    seq, kind, meter_id, topic, payload, retain, enqueued_at = row
+    return StoredMessage(
+        int(seq), MessageKind(kind), meter_id, topic, bytes(payload), bool(retain), float(enqueued_at)
+    )

@@ -1,0 +1,111 @@
+"""MQTT topic names of the gateway: built from prefix, gateway and meter, and parsed back.
+
+{prefix}/{gateway}/status
+{prefix}/{gateway}/raw
+{prefix}/{gateway}/meters/{meter}/reading
+{prefix}/{gateway}/meters/{meter}/monthly/{YYYY-MM}
+{prefix}/{gateway}/meters/{meter}/event
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+DEFAULT_PREFIX = "wmbus"
+_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+
+
+class MessageKind(StrEnum):
+    """What a message carries; decides retain, priority and the outbox's drop policy."""
+
+    STATUS = "status"
+    READING = "reading"
+    MONTHLY = "monthly"
+    EVENT = "event"
+    RAW = "raw"
+
+
+class TopicError(ValueError):
+    """A topic that is not one of the gateway's, or a level that cannot be a topic level."""
+
+
+def _check_level(name: str, value: str) -> str:
+    if not value or any(ch in value for ch in "/#+\x00"):
+        raise TopicError(f"{name} {value!r} cannot be an MQTT topic level")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """The topics of one gateway under one prefix."""
+
+    gateway: str
+    prefix: str = DEFAULT_PREFIX
+
+    def __post_init__(self) -> None:
+        _check_level("gateway", self.gateway)
+        if not self.prefix or any(ch in self.prefix for ch in "#+\x00") or self.prefix.startswith("/"):
+            raise TopicError(f"prefix {self.prefix!r} cannot start a topic")
+
+    @property
+    def base(self) -> str:
+        return f"{self.prefix}/{self.gateway}"
+
+    def status(self) -> str:
+        return f"{self.base}/status"
+
+    def raw(self) -> str:
+        return f"{self.base}/raw"
+
+    def reading(self, meter_id: str) -> str:
+        return f"{self.base}/meters/{_check_level('meter id', meter_id)}/reading"
+
+    def monthly(self, meter_id: str, month: str) -> str:
+        if not _MONTH.fullmatch(month):
+            raise TopicError(f"month {month!r} is not YYYY-MM")
+        return f"{self.base}/meters/{_check_level('meter id', meter_id)}/monthly/{month}"
+
+    def event(self, meter_id: str) -> str:
+        return f"{self.base}/meters/{_check_level('meter id', meter_id)}/event"
+
+
+def ingest_filters(prefix: str = DEFAULT_PREFIX) -> tuple[str, ...]:
+    """The topic filters an ingester subscribes to: every gateway's readings, indexes, events, raw."""
+    return (
+        f"{prefix}/+/meters/+/reading",
+        f"{prefix}/+/meters/+/monthly/+",
+        f"{prefix}/+/meters/+/event",
+        f"{prefix}/+/raw",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedTopic:
+    """What a topic says about its message."""
+
+    kind: MessageKind
+    gateway: str
+    meter_id: str | None = None
+    month: str | None = None
+
+
+def parse_topic(topic: str, prefix: str = DEFAULT_PREFIX) -> ParsedTopic:
+    """Split one of the gateway's topics into kind, gateway, meter and month; TopicError otherwise."""
+    head = prefix + "/"
+    if not topic.startswith(head):
+        raise TopicError(f"topic {topic!r} is not under prefix {prefix!r}")
+    levels = topic[len(head) :].split("/")
+    match levels:
+        case [gateway, "status"]:
+            return ParsedTopic(MessageKind.STATUS, gateway)
+        case [gateway, "raw"]:
+            return ParsedTopic(MessageKind.RAW, gateway)
+        case [gateway, "meters", meter, "reading"]:
+            return ParsedTopic(MessageKind.READING, gateway, meter)
+        case [gateway, "meters", meter, "event"]:
+            return ParsedTopic(MessageKind.EVENT, gateway, meter)
+        case [gateway, "meters", meter, "monthly", month] if _MONTH.fullmatch(month):
+            return ParsedTopic(MessageKind.MONTHLY, gateway, meter, month)
+    raise TopicError(f"topic {topic!r} is not one of the gateway's")
