@@ -1,0 +1,34 @@
+"""Build the configured radio sources (gateway.radio) from their [[radio]] tables."""
+
+from __future__ import annotations
+
+from gateway.clock import Clock
+from gateway.daemon.config import SourceConfig, SourceKind
+from gateway.radio.amber import AmberSource
+from gateway.radio.base import RadioSource
+from gateway.radio.cul import CulSource
+from gateway.radio.frame import LinkMode
+from gateway.radio.imst import Im871aSource
+
+
+class SourceBuildError(Exception):
+    """A [[radio]] table names something this build cannot run."""
+
+
+def link_modes(text: str) -> tuple[LinkMode, ...]:
+    """"C1T1" -> (C1, T1); "T1" -> (T1,)."""
+    return tuple(LinkMode(text[index : index + 2]) for index in range(0, len(text), 2))
+
+
+def build_source(config: SourceConfig, clock: Clock) -> RadioSource:
+    """One radio source; the simulator and replay get the daemon's clock to drive."""
+    if config.kind in (SourceKind.IM871A, SourceKind.AMB8465, SourceKind.CUL):
+        assert config.device is not None  # the configuration requires it
+        serial_types: dict[SourceKind, type[Im871aSource | AmberSource | CulSource]] = {
+            SourceKind.IM871A: Im871aSource,
+            SourceKind.AMB8465: AmberSource,
+            SourceKind.CUL: CulSource,
+        }
+        serial_type = serial_types[config.kind]
+        return serial_type(config.name, config.device, link_modes=link_modes(config.link_mode), clock=clock)
+    raise SourceBuildError(f"radio {config.name!r}: type {config.kind} is not available in this build")
