@@ -42,9 +42,10 @@ Values that the meter marks invalid (hex digits in BCD, invalid dates) are ``Inv
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime, time
 from enum import IntEnum
+from typing import NamedTuple
 
 from gateway.wmbus import datatypes as dt
 from gateway.wmbus.datatypes import InvalidValue
@@ -63,7 +64,15 @@ from gateway.wmbus.vif import (
     VifTable,
 )
 
-__all__ = ["DataRecord", "Function", "InvalidValue", "RecordValue", "VifTable", "parse_records"]
+__all__ = [
+    "DataRecord",
+    "Function",
+    "InvalidValue",
+    "PartialRecordError",
+    "RecordValue",
+    "VifTable",
+    "parse_records",
+]
 
 MAX_EXTENSIONS = 10  # EN 13757-3 6.3.1 and 6.4.1: at most 10 DIFEs and 10 VIFEs
 
@@ -101,6 +110,15 @@ class DataRecord:
     description: str
 
 
+class PartialRecordError(RecordError):
+    """A RecordError that also carries the complete records before the broken one."""
+
+    def __init__(self, reason: str, offset: int, records: tuple[DataRecord, ...], record_offset: int) -> None:
+        super().__init__(reason, offset)
+        self.records = records
+        self.record_offset = record_offset  # where the broken record starts (base_offset applied)
+
+
 # Data field (DIF bits 0-3) -> byte length; -1 variable length (LVAR), -2 special function.
 _LENGTH = (0, 1, 2, 3, 4, 4, 6, 8, 0, 1, 2, 3, 4, -1, 6, -2)
 _BCD_FIELDS = frozenset((0x9, 0xA, 0xB, 0xC, 0xE))
@@ -109,8 +127,193 @@ _NO_MODIFIERS: frozenset[str] = frozenset()
 _MORE_FOLLOW = frozenset(("more_records_follow",))
 _FC_EXTENSION = 0x7C
 _MANUFACTURER_VIFES = 0x7F
-_DATE_KINDS = (Kind.DATE, Kind.DATETIME)
-_EXTENSION_VIFS = frozenset((0xFB, 0xFD, 0xEF))
+_PLAIN_TEXT_VIF = 0x7C
+
+# How the data bytes become a value (decided once per record header, see _layout).
+_INT, _BCD, _REAL, _NONE, _LVAR, _BYTES, _DATETIME = range(7)
+
+# Record headers (DIF .. last VIFE, plain text included) repeat from telegram to telegram: their meaning
+# is computed once and kept in a bounded table so that random input cannot grow it without limit.
+_LAYOUT_LIMIT = 4096
+
+
+class _Layout(NamedTuple):
+    """Everything a record header says, independent of the data bytes."""
+
+    field: int
+    mode: int
+    fahrenheit: bool
+    multiplier: int | float
+    divisor: int
+    difes: tuple[int, ...]
+    vif: int
+    vifes: tuple[int, ...]
+    function: Function
+    storage: int
+    tariff: int
+    subunit: int
+    quantity: str
+    unit: str
+    modifiers: frozenset[str]
+    table: VifTable
+    description: str
+
+
+_LAYOUTS: dict[bytes, _Layout] = {}
+
+
+def _layout(header: bytes) -> _Layout:
+    """Interpret a structurally complete record header (the parser has checked its extension chains)."""
+    dif = header[0]
+    field = dif & 0x0F
+    storage = (dif >> 6) & 1
+    tariff = subunit = 0
+    pos = 1
+    count = 0
+    more = dif & 0x80
+    while more:
+        dife = header[pos]
+        pos += 1
+        storage |= (dife & 0x0F) << (1 + 4 * count)
+        tariff |= ((dife >> 4) & 0x03) << (2 * count)
+        subunit |= ((dife >> 6) & 0x01) << count
+        count += 1
+        more = dife & 0x80
+    difes = tuple(header[1:pos])
+    vif = header[pos]
+    pos += 1
+    vifes_end = pos
+    more = vif & 0x80
+    while more:
+        more = header[vifes_end] & 0x80
+        vifes_end += 1
+    vifes = tuple(header[pos:vifes_end])
+
+    code = vif & 0x7F
+    table = VifTable.PRIMARY
+    combinable = vifes
+    entry: VifEntry
+    if vif == 0xFB:
+        entry, table, combinable = EXTENSION_FB[vifes[0] & 0x7F], VifTable.FB, vifes[1:]
+    elif vif == 0xFD:
+        entry, table, combinable = EXTENSION_FD[vifes[0] & 0x7F], VifTable.FD, vifes[1:]
+    elif vif == 0xEF:
+        entry, table, combinable = EXTENSION_EF[vifes[0] & 0x7F], VifTable.EF, vifes[1:]
+    elif code == _PLAIN_TEXT_VIF:
+        entry, table = PLAIN_TEXT, VifTable.PLAIN_TEXT
+    elif code == 0x7F:
+        entry, table = MANUFACTURER_SPECIFIC, VifTable.MANUFACTURER
+    else:
+        entry = PRIMARY[code]
+    quantity, unit, multiplier, divisor, kind, description = entry
+
+    modifiers = _NO_MODIFIERS
+    if combinable:
+        names: set[str] = set()
+        fc_next = False
+        for vife in combinable:
+            low = vife & 0x7F
+            if table is VifTable.MANUFACTURER:
+                names.add("manufacturer_specific_vife")
+                continue
+            if fc_next:
+                names |= COMBINABLE_FC[low].modifiers
+                fc_next = False
+                continue
+            if low == _FC_EXTENSION:
+                fc_next = True
+                continue
+            meaning = COMBINABLE[low]
+            names |= meaning.modifiers
+            if low == _MANUFACTURER_VIFES:
+                break  # the rest are the manufacturer's own
+            if meaning.kind is Kind.NUMBER:  # a duration: its own time unit replaces the VIF's scale
+                multiplier, divisor = meaning.multiplier, meaning.divisor
+            else:
+                multiplier *= meaning.multiplier
+                divisor *= meaning.divisor
+            if meaning.kind is not None:
+                kind = meaning.kind
+            if meaning.unit is not None:
+                unit = meaning.unit
+        modifiers = frozenset(names)
+
+    if table is VifTable.PLAIN_TEXT:
+        # EN 13757-3 6.4.3: a length byte and the ASCII text after the VIFEs, last character first
+        unit = dt.decode_text(header[vifes_end + 1 :])
+        description = f"plain-text VIF: {unit}"
+
+    size = _LENGTH[field]
+    if kind is Kind.RAW:
+        mode = _BYTES
+    elif field == 0x0D:
+        mode = _LVAR
+    elif kind in (Kind.DATE, Kind.DATETIME) and field not in _BCD_FIELDS and size in (2, 3, 4, 6):
+        mode = _DATETIME
+        if size == 3 and quantity == "datetime":
+            quantity = "time"  # type J: time of day only
+    elif field in _BCD_FIELDS:
+        mode = _BCD
+    elif field == 0x05:
+        mode = _REAL
+    elif size == 0:
+        mode = _NONE
+    else:
+        mode = _INT
+    return _Layout(
+        field,
+        mode,
+        kind is Kind.FAHRENHEIT,
+        multiplier,
+        divisor,
+        difes,
+        vif,
+        vifes,
+        _FUNCTIONS[(dif >> 4) & 0x03],
+        storage,
+        tariff,
+        subunit,
+        quantity,
+        unit,
+        modifiers,
+        table,
+        description,
+    )
+
+
+def _decode_datetime(data: bytes) -> RecordValue:
+    size = len(data)
+    if size == 2:
+        return dt.decode_date_g(data)
+    if size == 4:
+        return dt.decode_datetime_f(data)
+    if size == 6:
+        return dt.decode_datetime_i(data)
+    return dt.decode_time_j(data)
+
+
+# DataRecord is a frozen dataclass; setting its slots through their descriptors builds one in half the
+# time of the generated __init__ (which calls object.__setattr__ per field), and records are most of
+# the decode path.
+_new = object.__new__
+(
+    _set_offset,
+    _set_raw,
+    _set_dif,
+    _set_difes,
+    _set_vif,
+    _set_vifes,
+    _set_function,
+    _set_storage,
+    _set_tariff,
+    _set_subunit,
+    _set_quantity,
+    _set_unit,
+    _set_value,
+    _set_modifiers,
+    _set_vif_table,
+    _set_description,
+) = (DataRecord.__dict__[field.name].__set__ for field in fields(DataRecord))
 
 
 def _manufacturer_data(payload: bytes, start: int, base_offset: int, dif: int) -> DataRecord:
@@ -134,221 +337,157 @@ def _manufacturer_data(payload: bytes, start: int, base_offset: int, dif: int) -
     )
 
 
-def _decode_datetime(data: bytes, kind: Kind) -> RecordValue:
-    size = len(data)
-    if kind is Kind.DATE and size == 2:
-        return dt.decode_date_g(data)
-    if size == 4:
-        return dt.decode_datetime_f(data)
-    if size == 6:
-        return dt.decode_datetime_i(data)
-    if size == 3:
-        return dt.decode_time_j(data)
-    if size == 2:
-        return dt.decode_date_g(data)
-    return InvalidValue(bytes(data), f"no date/time type is {size} bytes long")
-
-
 def parse_records(payload: bytes, base_offset: int = 0) -> tuple[DataRecord, ...]:
-    """Parse every data record of ``payload``; raise RecordError (with the offset) on broken structure."""
+    """Parse every data record of ``payload``; raise RecordError (with the offset) on broken structure.
+
+    The error raised is a ``PartialRecordError`` carrying the complete records before the broken one.
+    """
     records: list[DataRecord] = []
+    append = records.append
+    layouts = _LAYOUTS
     end = len(payload)
     pos = 0
-    while pos < end:
-        start = pos
-        dif = payload[pos]
-        field = dif & 0x0F
-        if field == 0x0F:
-            if dif == 0x2F:  # idle filler
-                pos += 1
-                continue
-            if dif in (0x0F, 0x1F):
-                records.append(_manufacturer_data(payload, start, base_offset, dif))
-                break
-            raise RecordError(f"reserved special function DIF 0x{dif:02X}", base_offset + start)
-        pos += 1
-        storage = (dif >> 6) & 1
-        tariff = 0
-        subunit = 0
-        difes: tuple[int, ...] = ()
-        if dif & 0x80:
-            collected: list[int] = []
-            more = True
-            while more:
+    start = 0
+    try:
+        while pos < end:
+            start = pos
+            dif = payload[pos]
+            if dif & 0x0F == 0x0F:
+                if dif == 0x2F:  # idle filler
+                    pos += 1
+                    continue
+                if dif == 0x0F or dif == 0x1F:  # noqa: PLR1714 (faster than a set on this path)
+                    append(_manufacturer_data(payload, start, base_offset, dif))
+                    break
+                raise RecordError(f"reserved special function DIF 0x{dif:02X}", base_offset + start)
+            pos += 1
+            if dif & 0x80:
+                count = 0
+                while True:
+                    if pos >= end:
+                        raise RecordError("record ends inside its DIFEs", base_offset + pos)
+                    if count == MAX_EXTENSIONS:
+                        raise RecordError("more than 10 DIFEs", base_offset + pos)
+                    count += 1
+                    pos += 1
+                    if not payload[pos - 1] & 0x80:
+                        break
+            if pos >= end:
+                raise RecordError("record ends before its VIF", base_offset + pos)
+            vif = payload[pos]
+            pos += 1
+            if vif & 0x80:
+                count = 0
+                while True:
+                    if pos >= end:
+                        raise RecordError("record ends inside its VIFEs", base_offset + pos)
+                    if count == MAX_EXTENSIONS:
+                        raise RecordError("more than 10 VIFEs", base_offset + pos)
+                    count += 1
+                    pos += 1
+                    if not payload[pos - 1] & 0x80:
+                        break
+            if vif & 0x7F == _PLAIN_TEXT_VIF:
                 if pos >= end:
-                    raise RecordError("record ends inside its DIFEs", base_offset + pos)
-                count = len(collected)
-                if count == MAX_EXTENSIONS:
-                    raise RecordError("more than 10 DIFEs", base_offset + pos)
-                dife = payload[pos]
+                    raise RecordError("record ends before its plain-text VIF", base_offset + pos)
+                pos += 1 + payload[pos]
+                if pos > end:
+                    raise RecordError("record ends inside its plain-text VIF", base_offset + end)
+            header = payload[start:pos]
+            layout = layouts.get(header)
+            if layout is None:
+                layout = _layout(header)
+                if len(layouts) >= _LAYOUT_LIMIT:
+                    layouts.clear()
+                layouts[header] = layout
+
+            (
+                field,
+                mode,
+                fahrenheit,
+                multiplier,
+                divisor,
+                difes,
+                _,
+                vifes,
+                function,
+                storage,
+                tariff,
+                subunit,
+                quantity,
+                unit,
+                modifiers,
+                table,
+                description,
+            ) = layout
+            size = _LENGTH[field]
+            lvar = 0
+            if size < 0:
+                if pos >= end:
+                    raise RecordError("record ends before its LVAR byte", base_offset + pos)
+                lvar = payload[pos]
                 pos += 1
-                collected.append(dife)
-                storage |= (dife & 0x0F) << (1 + 4 * count)
-                tariff |= ((dife >> 4) & 0x03) << (2 * count)
-                subunit |= ((dife >> 6) & 0x01) << count
-                more = bool(dife & 0x80)
-            difes = tuple(collected)
+                announced = dt.lvar_length(lvar)
+                if announced is None:
+                    raise RecordError(f"reserved LVAR 0x{lvar:02X}", base_offset + pos - 1)
+                size = announced
+            if pos + size > end:
+                raise RecordError(f"record needs {size} data bytes, {end - pos} left", base_offset + pos)
+            data = payload[pos : pos + size]
+            pos += size
 
-        # Value information block
-        if pos >= end:
-            raise RecordError("record ends before its VIF", base_offset + pos)
-        vif = payload[pos]
-        pos += 1
-        code = vif & 0x7F
-        more = bool(vif & 0x80)
-        vifes: list[int] = []
-        table = VifTable.PRIMARY
-        entry: VifEntry
-        if vif in _EXTENSION_VIFS:
-            if pos >= end:
-                raise RecordError("record ends inside its VIFEs", base_offset + pos)
-            true_vif = payload[pos]
-            pos += 1
-            vifes.append(true_vif)
-            more = bool(true_vif & 0x80)
-            if vif == 0xFB:
-                entry, table = EXTENSION_FB[true_vif & 0x7F], VifTable.FB
-            elif vif == 0xFD:
-                entry, table = EXTENSION_FD[true_vif & 0x7F], VifTable.FD
+            value: RecordValue
+            number: int | float | None
+            if mode == _INT:
+                number = int.from_bytes(data, "little", signed=True)
+            elif mode == _BCD:
+                bcd = dt.decode_bcd(data)
+                number = bcd if isinstance(bcd, int) else None
+                value = bcd
+            elif mode == _REAL:
+                number = dt.decode_real32(data)
+            elif mode == _DATETIME:
+                number = None
+                value = _decode_datetime(data)
+            elif mode == _LVAR:
+                variable = dt.decode_lvar(lvar, data)
+                number = variable if isinstance(variable, int) else None
+                value = variable
+            elif mode == _BYTES:
+                number = None
+                value = data
             else:
-                entry, table = EXTENSION_EF[true_vif & 0x7F], VifTable.EF
-        elif code == 0x7C:
-            entry, table = PLAIN_TEXT, VifTable.PLAIN_TEXT
-        elif code == 0x7F:
-            entry, table = MANUFACTURER_SPECIFIC, VifTable.MANUFACTURER
-        else:
-            entry = PRIMARY[code]
-
-        while more:
-            if pos >= end:
-                raise RecordError("record ends inside its VIFEs", base_offset + pos)
-            if len(vifes) == MAX_EXTENSIONS:
-                raise RecordError("more than 10 VIFEs", base_offset + pos)
-            vife = payload[pos]
-            pos += 1
-            vifes.append(vife)
-            more = bool(vife & 0x80)
-
-        text = ""
-        if table is VifTable.PLAIN_TEXT:
-            # EN 13757-3 6.4.3: length byte and ASCII after the VIFEs, last character first
-            if pos >= end:
-                raise RecordError("record ends before its plain-text VIF", base_offset + pos)
-            length = payload[pos]
-            if pos + 1 + length > end:
-                raise RecordError("record ends inside its plain-text VIF", base_offset + pos)
-            text = dt.decode_text(payload[pos + 1 : pos + 1 + length])
-            pos += 1 + length
-
-        # Data field
-        size = _LENGTH[field]
-        lvar = -1
-        if size < 0:
-            if pos >= end:
-                raise RecordError("record ends before its LVAR byte", base_offset + pos)
-            lvar = payload[pos]
-            pos += 1
-            announced = dt.lvar_length(lvar)
-            if announced is None:
-                raise RecordError(f"reserved LVAR 0x{lvar:02X}", base_offset + pos - 1)
-            size = announced
-        if pos + size > end:
-            raise RecordError(f"record needs {size} data bytes, {end - pos} left", base_offset + pos)
-        data = payload[pos : pos + size]
-        pos += size
-
-        # Combinable VIFEs: the first one of an extension table is the true VIF, already used
-        modifiers = _NO_MODIFIERS
-        multiplier: int | float = entry.multiplier
-        divisor = entry.divisor
-        kind = entry.kind
-        unit = entry.unit
-        first = 1 if table is VifTable.FB or table is VifTable.FD or table is VifTable.EF else 0
-        if len(vifes) > first:
-            names: set[str] = set()
-            fc_next = False
-            for vife in vifes[first:]:
-                low = vife & 0x7F
-                if fc_next:
-                    names |= COMBINABLE_FC[low].modifiers
-                    fc_next = False
-                    continue
-                if table is VifTable.MANUFACTURER:
-                    names.add("manufacturer_specific_vife")
-                    continue
-                if low == _FC_EXTENSION:
-                    fc_next = True
-                    continue
-                combinable = COMBINABLE[low]
-                names |= combinable.modifiers
-                if low == _MANUFACTURER_VIFES:
-                    break  # the rest are the manufacturer's
-                multiplier *= combinable.multiplier
-                divisor *= combinable.divisor
-                if combinable.kind is not None:
-                    kind = combinable.kind
-                    if combinable.kind is Kind.NUMBER:  # a duration: its own time unit
-                        multiplier, divisor = combinable.multiplier, combinable.divisor
-                if combinable.unit is not None:
-                    unit = combinable.unit
-            modifiers = frozenset(names)
-
-        # Value
-        value: RecordValue
-        if kind is Kind.RAW:
-            value = data
-        elif kind in _DATE_KINDS and size in (2, 3, 4, 6) and field not in _BCD_FIELDS and lvar < 0:
-            value = _decode_datetime(data, kind)
-        else:
-            raw_value: int | float | str | bytes | InvalidValue | None
-            if lvar >= 0:
-                raw_value = dt.decode_lvar(lvar, data)
-            elif field in _BCD_FIELDS:
-                raw_value = dt.decode_bcd(data)
-            elif field == 0x5:
-                raw_value = dt.decode_real32(data)
-            elif size == 0:
-                raw_value = None
-            else:
-                raw_value = int.from_bytes(data, "little", signed=True)
-            if isinstance(raw_value, (int, float)) and not isinstance(raw_value, bool):
+                number = None
+                value = None
+            if number is not None:
                 if divisor != 1:
-                    value = raw_value * multiplier / divisor
+                    value = number * multiplier / divisor
                 elif multiplier != 1:
-                    value = raw_value * multiplier
+                    value = number * multiplier
                 else:
-                    value = raw_value
-                if kind is Kind.FAHRENHEIT:
+                    value = number
+                if fahrenheit:
                     value = (value - 32) * 5 / 9
-            else:
-                value = raw_value
 
-        quantity = entry.quantity
-        description = entry.description
-        if table is VifTable.PLAIN_TEXT:
-            unit = text
-            description = f"plain-text VIF: {text}"
-        if kind is Kind.DATETIME and isinstance(value, time) and quantity == "datetime":
-            quantity = "time"
-
-        records.append(
-            DataRecord(
-                offset=base_offset + start,
-                raw=payload[start:pos],
-                dif=dif,
-                difes=difes,
-                vif=vif,
-                vifes=tuple(vifes),
-                function=_FUNCTIONS[(dif >> 4) & 0x03],
-                storage=storage,
-                tariff=tariff,
-                subunit=subunit,
-                quantity=quantity,
-                unit=unit,
-                value=value,
-                modifiers=modifiers,
-                vif_table=table,
-                description=description,
-            )
-        )
+            record = _new(DataRecord)
+            _set_offset(record, base_offset + start)
+            _set_raw(record, payload[start:pos])
+            _set_dif(record, dif)
+            _set_difes(record, difes)
+            _set_vif(record, vif)
+            _set_vifes(record, vifes)
+            _set_function(record, function)
+            _set_storage(record, storage)
+            _set_tariff(record, tariff)
+            _set_subunit(record, subunit)
+            _set_quantity(record, quantity)
+            _set_unit(record, unit)
+            _set_value(record, value)
+            _set_modifiers(record, modifiers)
+            _set_vif_table(record, table)
+            _set_description(record, description)
+            append(record)
+    except RecordError as error:
+        offset = base_offset + start if error.offset is None else error.offset
+        raise PartialRecordError(error.reason, offset, tuple(records), base_offset + start) from None
     return tuple(records)
