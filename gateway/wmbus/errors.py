@@ -50,3 +50,7 @@ class WrongKeyError(DecryptionError):
 
 class AuthenticationError(DecryptionError):
     """The AFL MAC does not match: tampered telegram or wrong key."""
+
+
+class MacError(AuthenticationError, WrongKeyError):
+    """The AFL MAC does not match: the key is wrong, or the telegram was altered on the way."""

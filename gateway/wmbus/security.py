@@ -12,7 +12,7 @@ from typing import Any
 from Crypto.Cipher import AES
 
 from gateway.wmbus.crc import crc16
-from gateway.wmbus.errors import AuthenticationError, DecryptionError, TruncatedError, WrongKeyError
+from gateway.wmbus.errors import DecryptionError, MacError, TruncatedError, WrongKeyError
 
 BLOCK = 16
 CHECK_BYTES = b"\x2f\x2f"
@@ -124,4 +124,4 @@ def verify_mac(kmac: bytes, authenticated: bytes, mac: bytes, *, meter_id: str, 
     """Check the AFL MAC; ``authenticated`` is MCL, counter, [length,] and the telegram from the TPL CI."""
     computed = cmac(kmac, authenticated)
     if computed[: len(mac)] != mac:
-        raise AuthenticationError("AFL MAC does not match: wrong key or altered telegram", meter_id, offset)
+        raise MacError("AFL MAC does not match: wrong key or altered telegram", meter_id, offset)

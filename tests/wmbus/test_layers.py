@@ -1,0 +1,77 @@
+"""The declarative construct layouts and the precompiled per-telegram parsers read every vector alike."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.wmbus.afl import AFL_LAYOUT, parse_afl
+from gateway.wmbus.dll import DLL_HEADER, parse_dll
+from gateway.wmbus.ell import ELL_LAYOUTS, EllCi, parse_ell
+from gateway.wmbus.manufacturer import decode_manufacturer
+from gateway.wmbus.medium import medium_name
+from gateway.wmbus.tpl import LONG_HEADER, SHORT_HEADER, HeaderKind, parse_tpl, status_flags
+from gateway.wmbus.wired import LONG_FRAME_HEAD, parse_long_frame
+from tests.vectors import Vector, all_vectors, radio_vectors
+
+
+@pytest.mark.parametrize("vector", radio_vectors(), ids=lambda v: v.name)
+def test_dll_layouts_agree(vector: Vector) -> None:
+    declared = DLL_HEADER.parse(vector.telegram)
+    link = parse_dll(vector.telegram)
+    assert (link.length, link.c_field, link.manufacturer_code) == (
+        declared.length, declared.c_field, declared.manufacturer
+    )
+    assert link.meter_id == declared.id[::-1].hex()
+    assert link.manufacturer == decode_manufacturer(declared.manufacturer)
+    assert (link.version, link.device_type, link.medium) == (
+        declared.version, declared.device_type, medium_name(declared.device_type)
+    )
+
+
+@pytest.mark.parametrize("vector", radio_vectors(), ids=lambda v: v.name)
+def test_ell_afl_tpl_layouts_agree(vector: Vector) -> None:
+    frame = vector.telegram
+    pos = 10
+    if frame[pos] in (0x8C, 0x8E):  # the ELLs with a session are checked after decryption elsewhere
+        declared = ELL_LAYOUTS[EllCi(frame[pos])].parse(frame[pos + 1 :])
+        ell, pos = parse_ell(frame, pos)
+        assert (ell.cc, ell.access_number) == (declared.cc, declared.acc)
+    if frame[pos] == 0x90:
+        declared = AFL_LAYOUT.parse(frame[pos + 1 :])
+        afl, pos = parse_afl(frame, pos)
+        assert (afl.fcl, afl.mcl, afl.message_counter, afl.mac) == (
+            declared.fcl, declared.mcl, declared.counter, declared.mac
+        )
+    if frame[pos] in (0x7A, 0x72):
+        tpl, _ = parse_tpl(frame, pos)
+        if tpl.kind is HeaderKind.SHORT:
+            header = SHORT_HEADER.parse(frame[pos + 1 :])
+        else:
+            header = LONG_HEADER.parse(frame[pos + 1 :])
+            assert tpl.meter_id == header.id[::-1].hex() and tpl.device_type == header.device_type
+        assert (tpl.access_number, tpl.status) == (header.access_number, header.status)
+        assert tpl.config == header.config
+
+
+@pytest.mark.parametrize("vector", [v for v in all_vectors() if v.wired], ids=lambda v: v.name)
+def test_wired_layout_agrees(vector: Vector) -> None:
+    declared = LONG_FRAME_HEAD.parse(vector.telegram)
+    link, body = parse_long_frame(vector.telegram)
+    assert (link.c_field, link.address, link.ci) == (declared.c_field, declared.address, declared.ci)
+    assert len(body) == declared.length + 4
+
+
+def test_status_flags() -> None:
+    assert status_flags(0) == frozenset()
+    assert status_flags(0x01) == {"busy"}
+    assert status_flags(0x02) == {"application_error"}
+    assert status_flags(0x03) == {"alarm"}
+    assert status_flags(0x1C) == {"power_low", "permanent_error", "temporary_error"}
+    assert status_flags(0xE0) == {"manufacturer_1", "manufacturer_2", "manufacturer_3"}
+
+
+def test_media_names() -> None:
+    assert [medium_name(code) for code in (0x07, 0x06, 0x15, 0x16, 0x04, 0x03, 0x02, 0x08)] == [
+        "water", "warm_water", "hot_water", "cold_water", "heat", "gas", "electricity", "heat_cost_allocator"
+    ]
+    assert medium_name(0xFE) == "unknown"
