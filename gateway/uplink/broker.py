@@ -159,9 +159,13 @@ def wants_older_protocol(err: BaseException) -> bool:
     return connect_error_code(err) in _UNSUPPORTED_PROTOCOL
 
 
-def describe_connect_error(settings: BrokerSettings, err: BaseException) -> str:
-    """One line an operator understands: refused login, TLS failure or unreachable broker."""
+def describe_connect_error(
+    settings: BrokerSettings, err: BaseException, *, was_connected: bool = False
+) -> str:
+    """One line an operator understands: refused login, TLS failure, lost or unreachable broker."""
     where = f"{settings.host}:{settings.port}"
+    if was_connected:
+        return f"lost the connection to broker {where}: {err}"
     code = connect_error_code(err)
     if code in _REFUSED_CREDENTIALS:
         who = f"user {settings.user!r}" if settings.user else "an anonymous client"

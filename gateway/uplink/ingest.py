@@ -33,6 +33,7 @@ from gateway.uplink.broker import (
 )
 from gateway.uplink.lineproto import PayloadError, lines_for
 from gateway.uplink.sink import LineSink, SinkError
+from gateway.uplink.tasks import first_error
 from gateway.uplink.topics import (
     DEFAULT_PREFIX,
     MessageKind,
@@ -140,7 +141,7 @@ class Ingester:
                     log.warning("broker does not speak MQTT 5; falling back to 3.1.1")
                     self._protocol = Protocol.V311
                     continue
-                message = describe_connect_error(self.broker, err)
+                message = describe_connect_error(self.broker, err, was_connected=self.subscribed.is_set())
                 if message != self.stats.last_error:
                     log.error("%s; retrying", message)
                 self.stats.last_error = message
@@ -171,9 +172,7 @@ class Ingester:
             await self._subscribe(client)
             self.subscribed.set()
             batches: asyncio.Queue[_Batch] = asyncio.Queue(maxsize=2)
-            async with asyncio.TaskGroup() as group:
-                group.create_task(self._writer(client, batches))
-                group.create_task(self._receiver(client, batches))
+            await first_error(self._writer(client, batches), self._receiver(client, batches))
 
     async def _subscribe(self, client: aiomqtt.Client) -> None:
         filters = self.filters()
@@ -189,19 +188,20 @@ class Ingester:
 
     async def _receiver(self, client: aiomqtt.Client, batches: asyncio.Queue[_Batch]) -> None:
         state = _Open()
+        await first_error(self._ticker(state, batches), self._fill(client, state, batches))
+
+    async def _fill(self, client: aiomqtt.Client, state: _Open, batches: asyncio.Queue[_Batch]) -> None:
         limit = self.settings.batch_max_lines
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._ticker(state, batches))
-            async for message in client.messages:
-                batch = state.batch
-                if not batch.messages:
-                    batch.opened_at = time.monotonic()
-                batch.lines += self._lines(message)
-                batch.acks.append((message.mid, message.qos))
-                batch.messages += 1
-                if len(batch.lines) >= limit:
-                    await state.hand_off(batches)
-            raise aiomqtt.MqttError("disconnected")
+        async for message in client.messages:
+            batch = state.batch
+            if not batch.messages:
+                batch.opened_at = time.monotonic()
+            batch.lines += self._lines(message)
+            batch.acks.append((message.mid, message.qos))
+            batch.messages += 1
+            if len(batch.lines) >= limit:
+                await state.hand_off(batches)
+        raise aiomqtt.MqttError("disconnected")
 
     async def _ticker(self, state: _Open, batches: asyncio.Queue[_Batch]) -> None:
         """Hand a batch over once it is ``batch_max_delay_s`` old, full or not."""

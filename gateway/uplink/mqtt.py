@@ -37,6 +37,7 @@ from gateway.uplink.broker import (
 )
 from gateway.uplink.messages import encode, status_body
 from gateway.uplink.outbox import Outbox, StoredMessage
+from gateway.uplink.tasks import first_error
 from gateway.uplink.topics import MessageKind, Topics
 
 log = logging.getLogger(__name__)
@@ -200,7 +201,7 @@ class MqttPublisher:
                         log.warning("broker does not speak MQTT 5; falling back to 3.1.1")
                         self._protocol = Protocol.V311
                         continue
-                    message = describe_connect_error(self.broker, err)
+                    message = describe_connect_error(self.broker, err, was_connected=self.stats.connected)
                     if message != self.stats.last_error:
                         log.error("%s; retrying", message)
                     self.stats.last_error = message
@@ -237,7 +238,7 @@ class MqttPublisher:
             )
             self.connected_event.set()
             try:
-                await _first_error(
+                await first_error(
                     self._watch_disconnect(client),
                     self._status_loop(client, properties),
                     self._drain(client, properties),
@@ -356,17 +357,3 @@ class _Sends:
     def cancel(self) -> None:
         for task in self._tasks:
             task.cancel()
-
-
-async def _first_error(*coros: Coroutine[Any, Any, None]) -> None:
-    """Run coroutines together until the first one fails (or all are cancelled); cancel the rest."""
-    tasks = [asyncio.ensure_future(coro) for coro in coros]
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    for task in done:
-        if not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]

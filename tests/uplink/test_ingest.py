@@ -1,0 +1,112 @@
+"""The ingester against real mosquitto and VictoriaMetrics: points, idempotency, acks after write."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Sequence
+
+import aiomqtt
+import pytest
+
+from gateway.uplink.broker import BrokerSettings
+from gateway.uplink.ingest import Ingester, IngestSettings
+from gateway.uplink.messages import PublicationLike, publication_message
+from gateway.uplink.sink import InfluxSink
+from gateway.uplink.topics import Topics
+from tests.servers import Mosquitto, VictoriaMetrics
+from tests.uplink.helpers import event_publication, monthly_publication, reading_publication
+
+
+@contextlib.asynccontextmanager
+async def ingesting(
+    broker: Mosquitto, vm: VictoriaMetrics, client_id: str = "ingest-a", **settings: object
+) -> AsyncIterator[Ingester]:
+    sink = InfluxSink(vm.url, "wmbus")
+    ingester = Ingester(
+        BrokerSettings(broker.url),
+        sink,
+        IngestSettings(client_id=client_id, batch_max_delay_s=0.05, **settings),  # type: ignore[arg-type]
+    )
+    task = asyncio.create_task(ingester.run())
+    try:
+        await asyncio.wait_for(ingester.subscribed.wait(), 10)
+        yield ingester
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        sink.close()
+
+
+async def publish_raw(broker: Mosquitto, items: list[tuple[str, bytes]]) -> None:
+    async with aiomqtt.Client(broker.host, broker.port) as client:
+        for topic, payload in items:
+            await client.publish(topic, payload, qos=1)
+
+
+def messages_of(gateway: str, publications: Sequence[PublicationLike]) -> list[tuple[str, bytes]]:
+    topics = Topics(gateway)
+    out = []
+    for publication in publications:
+        message = publication_message(topics, publication)
+        out.append((message.topic, message.payload))
+    return out
+
+
+async def wait_points(ingester: Ingester, count: int, timeout_s: float = 10.0) -> None:
+    async with asyncio.timeout(timeout_s):
+        while ingester.stats.points < count:
+            await asyncio.sleep(0.02)
+
+
+async def test_readings_indexes_events_land_once_from_two_gateways(
+    mosquitto: Mosquitto, victoria_metrics: VictoriaMetrics
+) -> None:
+    publications = [reading_publication("33333333", n) for n in range(10)]
+    publications += [monthly_publication("33333333"), event_publication("33333333")]
+    async with ingesting(mosquitto, victoria_metrics) as ingester:
+        # The same readings heard by two gateways, and gateway A's delivered twice.
+        await publish_raw(mosquitto, messages_of("gwA", publications) * 2 + messages_of("gwB", publications))
+        await wait_points(ingester, 3 * (10 * 2 + 2))
+    totals = victoria_metrics.samples('wmbus_reading_total_m3{meter="33333333"}')
+    assert sorted(value for _, value, _ in totals) == [round(100 + n * 0.001, 3) for n in range(10)]
+    labels = totals[0][0]
+    assert labels == {
+        "__name__": "wmbus_reading_total_m3",
+        "meter": "33333333",
+        "manufacturer": "KAM",
+        "medium": "water",
+    }
+    # Per-gateway reception keeps both gateways apart, each reading once.
+    heard = victoria_metrics.samples('wmbus_reception_heard{meter="33333333"}')
+    assert sorted(labels["gateway"] for labels, _, _ in heard) == ["gwA"] * 10 + ["gwB"] * 10
+    index = victoria_metrics.samples('wmbus_monthly_index_m3{meter="33333333"}')
+    assert [value for _, value, _ in index] == [123.456]
+    events = victoria_metrics.samples('wmbus_event_state{meter="33333333",event="leak"}')
+    assert [value for _, value, _ in events] == [1.0]
+    assert ingester.stats.malformed == 0
+
+
+async def test_malformed_payload_is_logged_and_skipped(
+    mosquitto: Mosquitto, victoria_metrics: VictoriaMetrics, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = messages_of("gwA", [reading_publication("44444444", 1)])
+    bad = [
+        ("wmbus/gwA/meters/44444444/reading", b"{not json"),
+        ("wmbus/gwA/meters/44444444/reading", json.dumps({"schema": "wmbus-gateway/reading/9"}).encode()),
+        ("wmbus/gwA/meters/44444444/event", json.dumps({"schema": "wmbus-gateway/event/1"}).encode()),
+        ("wmbus/gwA/meters/44444444/monthly/2026-10", b"\xff\xfe"),
+    ]
+    caplog.set_level(logging.WARNING, "gateway.uplink.ingest")
+    async with ingesting(mosquitto, victoria_metrics) as ingester:
+        await publish_raw(mosquitto, bad + good)
+        await wait_points(ingester, 2)
+        async with asyncio.timeout(5):
+            while ingester.stats.messages < 5:
+                await asyncio.sleep(0.02)
+    assert ingester.stats.malformed == 4
+    assert sum("skipping malformed message" in record.message for record in caplog.records) == 4
+    assert len(victoria_metrics.samples('wmbus_reading_total_m3{meter="44444444"}')) == 1
