@@ -44,8 +44,17 @@ class BillingSettings:
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> BillingSettings:
         """Build from a validated ``[billing]`` table (unknown keys raise ValueError)."""
-        known = {item.name for item in fields(cls)}
-        unknown = sorted(set(data) - known)
+        known = {item.name: item for item in fields(cls)}
+        unknown = sorted(set(data) - known.keys())
         if unknown:
             raise ValueError(f"unknown billing settings: {', '.join(unknown)}")
-        return cls(**data)
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            default = known[key].default
+            if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float):
+                if not value.is_integer():
+                    raise ValueError(f"{key} must be a whole number, got {value}")
+                values[key] = int(value)
+            else:
+                values[key] = value
+        return cls(**values)
