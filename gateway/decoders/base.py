@@ -70,9 +70,12 @@ class MeterDecoder:
         """The telegram's records; compact frames are expanded through their registered signatures."""
         if telegram.records or not telegram.compact:
             return telegram.records
-        expanded = expand_compact(telegram.payload)
+        payload = telegram.payload
+        if telegram.security_mode and payload[:2] == b"\x2f\x2f":
+            payload = payload[2:]  # the decryption check bytes come before the signature
+        expanded = expand_compact(payload)
         if expanded is None:
-            signature = int.from_bytes(telegram.payload[:2], "little") if len(telegram.payload) >= 2 else 0
+            signature = int.from_bytes(payload[:2], "little") if len(payload) >= 2 else 0
             draft.mark_unsupported(f"compact frame with unknown format signature 0x{signature:04X}")
             return ()
         return expanded
@@ -80,6 +83,7 @@ class MeterDecoder:
     def decode(self, telegram: Telegram, draft: ReadingDraft) -> None:
         """Fill ``draft`` from the telegram: standard records first, then the proprietary part."""
         records = self.records_of(telegram, draft)
+        draft.records = records
         draft.latest_set_day = self.latest_set_day
         apply_fields(records, self.fields, draft)
         if self.set_days:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from gateway.reading import Alarm, JsonScalar, Reading
+from gateway.wmbus.records import DataRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,7 @@ class ReadingDraft:
     extra: dict[str, JsonScalar] = field(default_factory=dict)
     set_days: list[SetDayValue] = field(default_factory=list)
     latest_set_day: bool = False  # pick the most recent dated register instead of the lowest storage
+    records: tuple[DataRecord, ...] = ()  # the telegram's records (compact frames expanded)
 
     def offer_set_day(self, storage: int, volume_m3: float | None, at: date | None) -> None:
         """Record a historic register; the most recent one becomes target_m3/target_date."""

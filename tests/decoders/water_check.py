@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from gateway.decoders import decode_reading
+from gateway.decoders.default_keys import default_key
 from gateway.reading import Reading
 from gateway.wmbus.errors import WMBusError
 from gateway.wmbus.telegram import parse_telegram
@@ -43,8 +44,10 @@ def _same(expected: Any, got: Any) -> bool:
 def check(vector: Vector) -> Outcome:
     """Decode ``vector`` with the automatically found decoder and compare the volume registers."""
     try:
-        telegram = parse_telegram(vector.telegram, vector.key)
-        reading = decode_reading(telegram, RECEIVED_AT, key=vector.key)
+        # As the daemon does: the provisioned key, else the maker's published default key.
+        key = vector.key or default_key(vector.telegram)
+        telegram = parse_telegram(vector.telegram, key)
+        reading = decode_reading(telegram, RECEIVED_AT, key=key)
     except WMBusError as error:
         return Outcome(vector, None, (f"{type(error).__name__}: {error}",))
     misses = []
