@@ -126,6 +126,14 @@ class Pipeline:
             if meter_id not in fleet.meters:
                 del self.counters.wrong_key_meters[meter_id]
 
+    def set_processor(self, processor: ReadingProcessor) -> None:
+        """Swap the processor (a reload with new billing settings)."""
+        self._processor = processor
+
+    @property
+    def meter_count(self) -> int:
+        return len(self._meters)
+
     def handle(self, frame: ReceivedFrame) -> None:
         """Process one frame; never raises for bad input."""
         counters = self.counters

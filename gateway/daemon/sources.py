@@ -9,6 +9,8 @@ from gateway.radio.base import RadioSource
 from gateway.radio.cul import CulSource
 from gateway.radio.frame import LinkMode
 from gateway.radio.imst import Im871aSource
+from gateway.radio.replay import ReplaySource
+from gateway.radio.rtlwmbus import RtlWmbusSource
 
 
 class SourceBuildError(Exception):
@@ -31,4 +33,9 @@ def build_source(config: SourceConfig, clock: Clock) -> RadioSource:
         }
         serial_type = serial_types[config.kind]
         return serial_type(config.name, config.device, link_modes=link_modes(config.link_mode), clock=clock)
+    if config.kind is SourceKind.RTL_WMBUS:
+        return RtlWmbusSource(config.name, config.command, clock=clock)
+    if config.kind is SourceKind.REPLAY:
+        assert config.path is not None  # the configuration requires it
+        return ReplaySource(config.name, config.path, clock=clock, speed=None)
     raise SourceBuildError(f"radio {config.name!r}: type {config.kind} is not available in this build")

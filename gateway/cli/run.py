@@ -1,0 +1,68 @@
+"""``wmbus-gateway run``: the daemon; with no configuration, the simulated radio printing readings."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gateway.cli.common import ConfigOption, StateDirOption, console, fail, settings
+from gateway.daemon.config import ConfigError, check_mqtt_url
+from gateway.daemon.meters import MetersFileError
+from gateway.daemon.runner import Daemon, RunOptions
+from gateway.daemon.state import StateStoreError
+from gateway.keys import KeyFileError
+
+
+def run(
+    *,
+    config: ConfigOption = None,
+    state_dir: StateDirOption = None,
+    mqtt: Annotated[
+        str | None,
+        typer.Option("--mqtt", help="Publish to this broker: mqtt://host:1883 or mqtts://host:8883."),
+    ] = None,
+    speed: Annotated[
+        float | None, typer.Option(help="Simulated radio: simulated seconds per real second.", min=0.001)
+    ] = None,
+    replay: Annotated[
+        Path | None,
+        typer.Option(help="Process a recording (rtl_wmbus lines with times) as fast as possible, then stop."),
+    ] = None,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.", min=0.0)] = None,
+) -> None:
+    """Run the gateway until Ctrl-C / SIGTERM (SIGHUP reloads meters, keys and configuration)."""
+    if mqtt is not None:
+        try:
+            check_mqtt_url(mqtt)
+        except ConfigError as err:
+            fail(f"--mqtt {err.message}")
+    if replay is not None and not replay.is_file():
+        fail(f"--replay {replay}: no such file")
+    loaded = settings(config, state_dir)
+    logging.basicConfig(
+        level=loaded.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    options = RunOptions(mqtt_url=mqtt, speed=speed, replay=replay, duration_s=duration)
+    daemon = Daemon(loaded, options, printer=_print_line)
+    try:
+        asyncio.run(daemon.run())
+    except (KeyFileError, MetersFileError, StateStoreError, ConfigError) as err:
+        fail(str(err))
+    except KeyboardInterrupt:  # a second Ctrl-C while stopping
+        pass
+    console.print(f"[dim]stopped: {daemon.summary()}[/]", highlight=False)
+
+
+def _print_line(line: str) -> None:
+    print(line, flush=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)

@@ -1,0 +1,405 @@
+"""The daemon's lifecycle: sources as tasks, the pipeline, the uplink, signals, systemd notify, shutdown.
+
+SIGTERM/SIGINT stop the sources, flush the state and the outbox, and return. SIGHUP reloads meters, keys
+and configuration while the radio keeps running. With a replay or a simulated radio the daemon's clock
+follows the frames' receive times, so month cut-offs fire by recorded (or simulated) time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gateway import __version__
+from gateway.clock import Clock, ManualClock, SystemClock
+from gateway.daemon.config import (
+    ConfigError,
+    GatewayConfig,
+    MqttConfig,
+    SourceConfig,
+    SourceKind,
+    load_config,
+)
+from gateway.daemon.dedup import Deduplicator
+from gateway.daemon.meters import Fleet, MetersFileError, Provisioning
+from gateway.daemon.pipeline import Pipeline, format_publication
+from gateway.daemon.processor import Publication, ReadingProcessor
+from gateway.daemon.sdnotify import SystemdNotifier
+from gateway.daemon.sources import build_source
+from gateway.daemon.state import ProvisionedMeter, StateStore
+from gateway.keys import KeyFileError
+from gateway.radio.base import RadioSource
+from gateway.radio.frame import ReceivedFrame
+from gateway.uplink.broker import BrokerSettings
+from gateway.uplink.messages import publication_message, raw_message
+from gateway.uplink.mqtt import MqttPublisher
+from gateway.uplink.outbox import Outbox
+from gateway.uplink.topics import Topics
+
+log = logging.getLogger(__name__)
+
+TICK_INTERVAL_S = 60.0  # daemon-clock seconds between processor ticks (cut-offs, grace deadlines)
+FLUSH_INTERVAL_S = 0.25  # real seconds between commits of queued publications and state
+FLUSH_FRAMES = 2000  # ... or this many frames, whichever comes first
+READY_TIMEOUT_S = 15.0  # READY=1 is sent when every source is connected, or after this long
+DRAIN_TIMEOUT_S = 5.0  # on stop, how long the publisher may keep sending the outbox
+STATUS_META_KEY = "daemon.status"  # the last status document, for `wmbus-gateway status`
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """Command-line overrides of ``wmbus-gateway run``."""
+
+    mqtt_url: str | None = None
+    speed: float | None = None  # simulator: simulated seconds per real second
+    replay: Path | None = None  # process this recording as fast as possible, then stop
+    duration_s: float | None = None  # stop after this many real seconds
+    print_readings: bool | None = None  # default: print when there is no MQTT uplink
+
+
+def effective_config(config: GatewayConfig, options: RunOptions) -> GatewayConfig:
+    """Apply the command-line overrides to the configuration."""
+    if options.mqtt_url is not None:
+        mqtt = config.mqtt or MqttConfig(url=options.mqtt_url)
+        config = dataclasses.replace(config, mqtt=dataclasses.replace(mqtt, url=options.mqtt_url))
+    if options.replay is not None:
+        replay = SourceConfig(kind=SourceKind.REPLAY, name="replay", path=options.replay)
+        config = dataclasses.replace(config, sources=(replay,))
+    if options.speed is not None:
+        sources = tuple(
+            dataclasses.replace(s, speed=options.speed) if s.kind is SourceKind.SIMULATOR else s
+            for s in config.sources
+        )
+        config = dataclasses.replace(config, sources=sources)
+    return config
+
+
+def frames_drive_clock(config: GatewayConfig) -> bool:
+    """Replays and the simulator carry their own time; the daemon's clock follows their frames."""
+    return all(s.kind in (SourceKind.REPLAY, SourceKind.SIMULATOR) for s in config.sources)
+
+
+class Daemon:
+    """One running gateway: build with a configuration, then ``await run()``."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        options: RunOptions | None = None,
+        *,
+        printer: Callable[[str], None] = print,
+        notifier: SystemdNotifier | None = None,
+        on_publication: Callable[[Publication], None] | None = None,
+        sources: list[RadioSource] | None = None,
+    ) -> None:
+        self.options = options or RunOptions()
+        self.config = effective_config(config, self.options)
+        self.notifier = notifier or SystemdNotifier()
+        self._printer = printer
+        self._on_publication = on_publication
+        self._given_sources = sources
+        self.clock: Clock = ManualClock(EPOCH) if frames_drive_clock(self.config) else SystemClock()
+        self._stop = asyncio.Event()
+        self._pending: list[Publication] = []
+        self._pending_raw: list[Any] = []
+        self._frames_since_flush = 0
+        self._last_flush = time.monotonic()
+        self.sources: list[RadioSource] = []
+        self.outbox: Outbox | None = None
+        self.publisher: MqttPublisher | None = None
+        self._publisher_task: asyncio.Task[None] | None = None
+        self.topics = Topics(self.config.gateway_id, self.config.mqtt.prefix if self.config.mqtt else "wmbus")
+        self.ready = asyncio.Event()
+        self.reloads = 0
+
+    # -- set-up ------------------------------------------------------------------------------------
+
+    def _open_state(self) -> Fleet:
+        state_dir = self.config.state_dir
+        state_dir.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            state_dir.chmod(0o700)
+        provisioning = Provisioning(self.config.meters_path, self.config.keys_path)
+        fleet = provisioning.load()
+        self.store = StateStore(self.config.state_db_path)
+        self._sync_meters(fleet)
+        self.processor = ReadingProcessor(
+            self.store, self.config.billing_settings, self.config.tz, autocommit=False
+        )
+        self.dedup = Deduplicator(self.config.dedup_window_s)
+        return fleet
+
+    def _sync_meters(self, fleet: Fleet) -> None:
+        meters = [ProvisionedMeter(e.meter_id, e.name, e.customer, e.decoder) for e in fleet.meters.values()]
+        self.store.sync_meters(meters, created=datetime.now(UTC))
+        for meter_id in fleet.meters:
+            self.store.forget_unknown(meter_id)
+        self.store.commit()
+
+    def _open_uplink(self) -> None:
+        mqtt = self.config.mqtt
+        if mqtt is None:
+            return
+        self.outbox = Outbox(self.config.outbox_path, self.config.outbox_max_messages)
+        broker = BrokerSettings(
+            url=mqtt.url, username=mqtt.username, password_file=mqtt.password_file, client_id=mqtt.client_id
+        )
+        self.publisher = MqttPublisher(
+            self.outbox,
+            broker,
+            self.topics,
+            version=__version__,
+            status=self.status_document,
+            status_interval_s=self.config.status_interval_s,
+        )
+
+    def _publish_raw(self, frame: ReceivedFrame, meter_id: str, manufacturer: str) -> None:
+        self._pending_raw.append(
+            raw_message(self.topics, frame, meter_id=meter_id, manufacturer=manufacturer)
+        )
+
+    # -- the run -----------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until stopped (signal, --duration, or the end of a replay); always flushes on the way out."""
+        fleet = self._open_state()
+        self._open_uplink()
+        raw = self._publish_raw if self.config.mqtt is not None and self.config.mqtt.raw else None
+        self.pipeline = Pipeline(
+            fleet, self.dedup, self.processor, self._pending.append, unknown_log=self.store, publish_raw=raw
+        )
+        self.sources = self._given_sources or [build_source(s, self.clock) for s in self.config.sources]
+        loop = asyncio.get_running_loop()
+        installed = self._install_signals(loop)
+        tasks: list[asyncio.Task[Any]] = []
+        try:
+            if self.publisher is not None:
+                self._publisher_task = asyncio.create_task(self.publisher.run(), name="mqtt")
+            source_tasks = [
+                asyncio.create_task(self._consume(s), name=f"source:{s.name}") for s in self.sources
+            ]
+            tasks += source_tasks
+            tasks.append(asyncio.create_task(self._ticker(), name="ticker"))
+            tasks.append(asyncio.create_task(self._flusher(), name="flusher"))
+            tasks.append(asyncio.create_task(self._watchdog(), name="watchdog"))
+            tasks.append(asyncio.create_task(self._announce_ready(), name="ready"))
+            if self.options.duration_s is not None:
+                loop.call_later(self.options.duration_s, self._stop.set)
+            sources_done = asyncio.create_task(_all_done(source_tasks))
+            stop_wait = asyncio.create_task(_event_set(self._stop))
+            await asyncio.wait({stop_wait, sources_done}, return_when=asyncio.FIRST_COMPLETED)
+            stop_wait.cancel()
+            sources_done.cancel()
+        finally:
+            self.notifier.stopping()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._shutdown()
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+    def stop(self) -> None:
+        """Ask the daemon to stop (what SIGTERM and SIGINT do)."""
+        self._stop.set()
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> list[int]:
+        installed: list[int] = []
+        handlers = {signal.SIGTERM: self.stop, signal.SIGINT: self.stop, signal.SIGHUP: self.reload}
+        for sig, handler in handlers.items():
+            try:
+                loop.add_signal_handler(sig, handler)
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests)
+                continue
+            installed.append(sig)
+        return installed
+
+    async def _consume(self, source: RadioSource) -> None:
+        follow = isinstance(self.clock, ManualClock)
+        clock = self.clock
+        handle = self.pipeline.handle
+        async for frame in source.frames():
+            if follow:
+                assert isinstance(clock, ManualClock)
+                clock.set(frame.received_at)
+            handle(frame)
+            self._frames_since_flush += 1
+            if self._frames_since_flush >= FLUSH_FRAMES:
+                self.flush()
+                await asyncio.sleep(0)  # let the publisher and the signals in during a fast replay
+
+    async def _ticker(self) -> None:
+        while True:
+            await self.clock.sleep(TICK_INTERVAL_S)
+            self.tick()
+
+    def tick(self) -> None:
+        """Let the processor see the daemon's time (cut-offs, delayed publications)."""
+        now = self.clock.now()
+        if now > EPOCH:
+            for publication in self.processor.tick(now):
+                self.pipeline.emit(publication)
+
+    async def _flusher(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL_S)
+            self.flush()
+
+    def flush(self) -> None:
+        """Queue the pending publications (outbox or printer), then make the state durable."""
+        pending, self._pending = self._pending, []
+        raw, self._pending_raw = self._pending_raw, []
+        self._frames_since_flush = 0
+        for publication in pending:
+            if self._on_publication is not None:
+                self._on_publication(publication)
+            if self.outbox is None and self._printing:
+                self._printer(format_publication(publication))
+        if self.outbox is not None and (pending or raw):
+            self.outbox.put_many([publication_message(self.topics, p) for p in pending] + raw)
+        # state after the outbox: what the state calls done is queued for sending
+        self.processor.commit()
+
+    @property
+    def _printing(self) -> bool:
+        return (
+            self.options.print_readings
+            if self.options.print_readings is not None
+            else self.config.mqtt is None
+        )
+
+    async def _watchdog(self) -> None:
+        interval = self.notifier.watchdog_s
+        if interval is None:
+            return
+        while True:
+            self.notifier.watchdog()  # from the event loop: a blocked loop stops the pings
+            await asyncio.sleep(interval / 3)
+
+    async def _announce_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline and not all(self._source_up(s) for s in self.sources):
+            await asyncio.sleep(0.05)
+        up = sum(1 for s in self.sources if self._source_up(s))
+        status = f"{up}/{len(self.sources)} radio sources up, {self.pipeline.meter_count} meters"
+        self.notifier.ready(status)
+        self.ready.set()
+        log.info("ready: %s", status)
+        while True:
+            await asyncio.sleep(self.config.status_interval_s)
+            self.save_status()
+            self.notifier.status(self._status_line())
+
+    @staticmethod
+    def _source_up(source: RadioSource) -> bool:
+        return source.stats.connected or source.stats.frames > 0
+
+    async def _shutdown(self) -> None:
+        try:
+            self.flush()
+            self.tick_final()
+            self.save_status()
+        except Exception:
+            log.exception("flushing the state on stop failed")
+        if self.publisher is not None and self._publisher_task is not None:
+            deadline = time.monotonic() + DRAIN_TIMEOUT_S
+            while self.outbox is not None and len(self.outbox) and time.monotonic() < deadline:
+                if not self.publisher.stats.connected:
+                    break
+                await asyncio.sleep(0.05)
+            self._publisher_task.cancel()
+            await asyncio.gather(self._publisher_task, return_exceptions=True)
+        if self.outbox is not None:
+            self.outbox.close()
+        self.store.close()
+        self.notifier.close()
+
+    def tick_final(self) -> None:
+        """On stop: let the processor see the last instant of a replay or a simulation."""
+        if isinstance(self.clock, ManualClock):
+            self.tick()
+            self.flush()
+
+    # -- reload ------------------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """SIGHUP: re-read configuration, meters and keys; keep the radio open. A bad file changes nothing."""
+        self.notifier.reloading()
+        try:
+            fresh = self.config
+            if self.config.origin is not None:
+                fresh = load_config(self.config.origin)
+                fresh = dataclasses.replace(fresh, state_dir=self.config.state_dir)
+                fresh = effective_config(fresh, self.options)
+            fleet = Provisioning(fresh.meters_path, fresh.keys_path).load()
+        except (ConfigError, MetersFileError, KeyFileError) as err:
+            log.error("reload refused, keeping the running configuration: %s", err)
+            self.notifier.ready("reload refused: see the log")
+            return
+        self.flush()
+        self.pipeline.set_fleet(fleet)
+        self._sync_meters(fleet)
+        if fresh.sources != self.config.sources:
+            log.warning("radio settings changed: they take effect at the next restart")
+        if fresh.dedup_window_s != self.config.dedup_window_s:
+            self.dedup.window_s = fresh.dedup_window_s
+        if (fresh.billing, fresh.timezone) != (self.config.billing, self.config.timezone):
+            self.processor = ReadingProcessor(self.store, fresh.billing_settings, fresh.tz, autocommit=False)
+            self.pipeline.set_processor(self.processor)
+        logging.getLogger("gateway").setLevel(fresh.log_level.upper())
+        if fresh.mqtt != self.config.mqtt:
+            log.warning("MQTT settings changed: they take effect at the next restart")
+        self.config = dataclasses.replace(fresh, sources=self.config.sources, mqtt=self.config.mqtt)
+        self.reloads += 1
+        log.info("reloaded: %d meters, %d keys", len(fleet.meters), len(fleet.keys))
+        self.notifier.ready(self._status_line())
+
+    # -- status ------------------------------------------------------------------------------------
+
+    def status_document(self) -> dict[str, Any]:
+        """Sources, counters and coverage: the gateway status message (the uplink adds the rest)."""
+        counters = self.pipeline.counters.to_json()
+        counters["dedup"] = dataclasses.asdict(self.dedup.stats)
+        return {
+            "sources": {s.name: s.stats.to_json() for s in self.sources},
+            "counters": counters,
+            "coverage": self.processor.coverage_report(self.clock.now()),
+        }
+
+    def save_status(self) -> None:
+        """Keep the last status in the state database, for ``wmbus-gateway status``."""
+        document = {
+            "at": self.clock.now().isoformat(),
+            "gateway": self.config.gateway_id,
+            **self.status_document(),
+        }
+        self.store.set_meta(STATUS_META_KEY, json.dumps(document, separators=(",", ":")))
+        self.store.commit()
+
+    def summary(self) -> str:
+        """One line of what this run did, for the console on exit."""
+        return self._status_line()
+
+    def _status_line(self) -> str:
+        c = self.pipeline.counters
+        errors = sum(c.errors.values())
+        return f"{c.frames} frames, {c.readings} readings, {c.unknown_meter} unknown, {errors} errors"
+
+
+async def _all_done(tasks: list[asyncio.Task[None]]) -> None:
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _event_set(event: asyncio.Event) -> None:
+    await event.wait()
