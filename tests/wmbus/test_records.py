@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 import pytest
 from hypothesis import given, settings
@@ -13,7 +13,7 @@ from gateway.wmbus.crc import crc16
 from gateway.wmbus.datatypes import InvalidValue
 from gateway.wmbus.errors import CrcError, RecordError, TruncatedError
 from gateway.wmbus.phl import strip_format_b
-from gateway.wmbus.records import DataRecord, Function, parse_records
+from gateway.wmbus.records import DataRecord, Function, PartialRecordError, parse_records
 from gateway.wmbus.vif import VifTable
 from tests.vectors import Vector, radio_vectors
 
@@ -168,6 +168,75 @@ def test_unknown_vif_keeps_raw_value() -> None:
     assert record.value == 10
 
 
+def test_time_only_type_j() -> None:
+    # 0x6D with 3 data bytes (DIF 0x03): type J, time of day only
+    record = one("036D1E1F0C")
+    assert record.quantity == "time"
+    assert record.value == time(12, 31, 30)
+
+
+def test_datetime_type_i() -> None:
+    # 0x6D with 6 data bytes (DIF 0x06): type I, with seconds
+    assert one("066D2C1AA1D52100").value == datetime(2022, 1, 21, 1, 26, 44)
+
+
+def test_fahrenheit_is_converted() -> None:
+    # VIF 0xFB 0x5A: flow temperature 10^-1 F (Table 12): 212.0 F = 100 C
+    record = one("02FB5A4808")
+    assert record.quantity == "flow_temperature"
+    assert record.value == pytest.approx(100.0)
+
+
+def test_duration_vife_replaces_the_unit() -> None:
+    # VIF 0xBB (volume flow, extension), VIFE 0x56: duration of last lower-limit exceed in hours
+    record = one("02BB560200")
+    assert record.unit == "s"
+    assert record.value == 7200
+    assert "duration_of" in record.modifiers
+
+
+def test_date_of_vife_reads_a_date() -> None:
+    # VIF 0x93 (volume, extension), VIFE 0x6A: date of first begin (Table 15), 2 bytes: type G
+    record = one("0293" + "6A" + "BF2C")
+    assert record.value == date(2021, 12, 31)
+    assert "date_of_first_begin" in record.modifiers
+
+
+def test_correction_factor_vife_scales() -> None:
+    # VIFE 0x7D: multiplicative correction factor 10^3 (Table 15)
+    assert one("0293" + "7D" + "0500").value == 5.0
+
+
+def test_manufacturer_vifes_after_0x7f() -> None:
+    record = one("0293FF3C0500")  # 0xFF: the following VIFE (0x3C here) is the manufacturer's
+    assert "manufacturer_specific_vifes" in record.modifiers
+    assert "backward_flow" not in record.modifiers
+
+
+def test_plain_text_vif_with_vifes() -> None:
+    # 0xFC: VIFEs first, then length and text (EN 13757-3 6.4.3)
+    record = one("01FC3C03636261" + "05")
+    assert record.unit == "abc"
+    assert "backward_flow" in record.modifiers
+    assert record.vifes == (0x3C,)
+
+
+def test_partial_records_are_kept_on_error() -> None:
+    with pytest.raises(PartialRecordError) as info:
+        parse_records(bytes.fromhex("041301000000" + "0413FF"), base_offset=10)
+    assert [r.value for r in info.value.records] == [0.001]
+    assert info.value.record_offset == 16
+    assert info.value.offset == 18
+
+
+def test_records_are_frozen_values() -> None:
+    record = one("041301000000")
+    with pytest.raises(AttributeError):
+        record.value = 2  # type: ignore[misc]
+    assert record == one("041301000000")
+    assert hash(record) == hash(one("041301000000"))
+
+
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
@@ -261,17 +330,48 @@ def test_vectors_total_m3_from_standard_records() -> None:
     assert matched >= 40
 
 
-# --- property test ---
+# --- property tests ---
+
+
+def assert_covers(payload: bytes, records: tuple[DataRecord, ...], base: int) -> None:
+    """Every byte of the payload is in exactly one record, or is an idle filler between records."""
+    position = 0
+    for record in records:
+        start = record.offset - base
+        assert set(payload[position:start]) <= {0x2F}
+        assert payload[start : start + len(record.raw)] == record.raw
+        position = start + len(record.raw)
+    assert set(payload[position:]) <= {0x2F}
+
+
+def _mutations() -> st.SearchStrategy[bytes]:
+    payloads = [found[0] for v in PLAIN if (found := _application_payload(v)) is not None]
+
+    @st.composite
+    def mutate(draw: st.DrawFn) -> bytes:
+        data = bytearray(draw(st.sampled_from(payloads)))
+        for _ in range(draw(st.integers(1, 4))):
+            where = draw(st.integers(0, max(len(data) - 1, 0)))
+            action = draw(st.sampled_from(["flip", "cut", "insert", "delete"]))
+            if action == "flip" and data:
+                data[where] = draw(st.integers(0, 255))
+            elif action == "cut":
+                del data[where:]
+            elif action == "insert":
+                data[where:where] = draw(st.binary(min_size=1, max_size=4))
+            elif data:
+                del data[where]
+        return bytes(data)
+
+    return mutate()
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.binary(max_size=300), st.integers(min_value=0, max_value=1000))
-def test_random_bytes_give_records_or_record_error(payload: bytes, base: int) -> None:
+@given(_mutations())
+def test_mutated_vectors_give_records_or_record_error(payload: bytes) -> None:
     try:
-        records = parse_records(payload, base)
+        records = parse_records(payload, 15)
     except RecordError as error:
-        assert error.offset is not None and error.offset >= base
+        assert error.offset is not None and 15 <= error.offset <= 15 + len(payload)
         return
-    assert isinstance(records, tuple)
-    for record in records:
-        assert base <= record.offset < base + len(payload)
+    assert_covers(payload, records, 15)
