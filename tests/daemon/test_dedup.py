@@ -1,0 +1,81 @@
+"""Dedup: a telegram heard again within the window counts once; identity is its content."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.daemon.dedup import Deduplicator, payload_digest
+
+DIGEST = payload_digest(b"\x2f\x2f\x04\x13\x39\x30\x00\x00")
+OTHER = payload_digest(b"\x2f\x2f\x04\x13\x3a\x30\x00\x00")
+
+
+def test_first_copy_is_new_and_repeats_are_counted_with_the_best_rssi() -> None:
+    dedup = Deduplicator(window_s=30)
+    first = dedup.check("12345678", 7, DIGEST, 1000.0, -80.0)
+    assert first.is_new and first.duplicates == 0 and first.best_rssi_dbm == -80.0
+    second = dedup.check("12345678", 7, DIGEST, 1000.4, -62.0)  # a repeater, stronger
+    third = dedup.check("12345678", 7, DIGEST, 1003.0, -90.0)  # a second dongle, weaker
+    assert not second.is_new and second.duplicates == 1 and second.best_rssi_dbm == -62.0
+    assert not third.is_new and third.duplicates == 2 and third.best_rssi_dbm == -62.0
+    assert third.first_at_s == 1000.0
+    assert (dedup.stats.telegrams, dedup.stats.new, dedup.stats.duplicates) == (3, 1, 2)
+
+
+def test_identity_is_meter_access_number_and_content() -> None:
+    dedup = Deduplicator(window_s=30)
+    assert dedup.check("12345678", 7, DIGEST, 0.0).is_new
+    assert dedup.check("12345678", 8, DIGEST, 1.0).is_new  # next access number
+    assert dedup.check("12345678", 7, OTHER, 2.0).is_new  # same number, other content
+    assert dedup.check("87654321", 7, DIGEST, 3.0).is_new  # another meter
+    assert dedup.check("12345678", None, DIGEST, 4.0).is_new  # no access number (wired)
+    assert not dedup.check("12345678", None, DIGEST, 5.0).is_new
+
+
+def test_the_same_content_after_the_window_is_new_again() -> None:
+    dedup = Deduplicator(window_s=30)
+    assert dedup.check("12345678", 7, DIGEST, 0.0).is_new
+    assert not dedup.check("12345678", 7, DIGEST, 30.0).is_new
+    assert dedup.check("12345678", 7, DIGEST, 30.5).is_new
+
+
+def test_closed_windows_hand_out_the_final_tally_once() -> None:
+    dedup = Deduplicator(window_s=10)
+    dedup.check("A", 1, DIGEST, 0.0, -70.0)
+    dedup.check("A", 1, DIGEST, 1.0, -60.0)
+    dedup.check("B", 1, DIGEST, 5.0)
+    assert dedup.closed(9.0) == []
+    [tally] = dedup.closed(10.5)
+    assert (tally.meter_id, tally.duplicates, tally.best_rssi_dbm, tally.first_at_s) == ("A", 1, -60.0, 0.0)
+    assert dedup.closed(10.5) == []
+    assert [item.meter_id for item in dedup.closed(100.0)] == ["B"]
+
+
+def test_memory_is_a_fixed_number_of_slots_per_meter_and_bounded_in_meters() -> None:
+    dedup = Deduplicator(window_s=1e9, slots_per_meter=3, max_meters=100)
+    for number in range(50):
+        dedup.check("A", number, DIGEST, float(number))
+    assert len(dedup._meters["A"]) == 3
+    # An old telegram pushed out of the slots is no longer recognised: the price of bounded memory.
+    assert dedup.check("A", 0, DIGEST, 60.0).is_new
+    for meter in range(500):
+        dedup.check(f"{meter:08d}", 1, DIGEST, 0.0)
+    assert len(dedup) == 100
+    assert dedup.stats.evicted_meters == 401
+
+
+def test_pending_tallies_are_bounded_when_nobody_collects_them() -> None:
+    dedup = Deduplicator(window_s=1, max_pending=10)
+    for number in range(100):
+        dedup.check("A", number % 256, DIGEST, float(number))
+    assert len(dedup.closed(1e9)) == 10
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2), st.floats(0, 100)), max_size=60))
+def test_exactly_one_new_copy_per_telegram_within_a_window(copies: list[tuple[int, int, float]]) -> None:
+    """Copies sorted by time: each (meter, access number) is new once per window-length burst."""
+    dedup = Deduplicator(window_s=1000)  # longer than the whole run: one publication per identity
+    ordered = sorted(copies, key=lambda copy: copy[2])
+    news = [dedup.check(f"M{meter}", number, DIGEST, at).is_new for meter, number, at in ordered]
+    assert sum(news) == len({(meter, number) for meter, number, _ in copies})
