@@ -54,10 +54,10 @@ def mosquitto(mosquitto_factory: MosquittoFactory) -> Mosquitto:
     return mosquitto_factory()
 
 
-@pytest.fixture
-def test_ca(tmp_path: Path) -> TlsFiles:
+@pytest.fixture(scope="session")
+def test_ca(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
     """A throw-away CA with server (127.0.0.1) and client certificates, made with openssl."""
-    return make_test_ca(tmp_path / "ca")
+    return make_test_ca(tmp_path_factory.mktemp("ca"))
 
 
 @pytest.fixture

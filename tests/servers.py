@@ -25,6 +25,7 @@ import pytest
 MOSQUITTO_CANDIDATES = ("/usr/sbin/mosquitto", "/usr/bin/mosquitto")
 VICTORIA_METRICS_CANDIDATES = ("/usr/bin/victoria-metrics", "/usr/local/bin/victoria-metrics")
 START_TIMEOUT_S = 10.0
+EC_KEY = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1")  # fast to generate
 
 
 def require_binary(name: str, candidates: tuple[str, ...]) -> str:
@@ -85,14 +86,52 @@ def make_test_ca(directory: Path) -> TlsFiles:
             pytest.fail(message)
         pytest.skip(message)
     directory.mkdir(parents=True, exist_ok=True)
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=wmbus test CA",
-             "-keyout", "ca.key", "-out", "ca.crt", cwd=directory)
+    _openssl(
+        "req",
+        "-x509",
+        *EC_KEY,
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=wmbus test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        cwd=directory,
+    )
     (directory / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
     for name, ext in (("server", ["-extfile", "server.ext"]), ("client", [])):
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN=wmbus test {name}",
-                 "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=directory)
-        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-                 "-CAcreateserial", "-days", "2", "-out", f"{name}.crt", *ext, cwd=directory)
+        _openssl(
+            "req",
+            *EC_KEY,
+            "-nodes",
+            "-subj",
+            f"/CN=wmbus test {name}",
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.csr",
+            cwd=directory,
+        )
+        _openssl(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            f"{name}.crt",
+            *ext,
+            cwd=directory,
+        )
     return TlsFiles(
         ca_cert=directory / "ca.crt",
         server_cert=directory / "server.crt",
@@ -149,8 +188,9 @@ class Mosquitto:
             passwd.write_text("")
             passwd.chmod(0o600)
             for user, password in self.users.items():
-                subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, password], check=True,
-                               capture_output=True)
+                subprocess.run(
+                    ["mosquitto_passwd", "-b", str(passwd), user, password], check=True, capture_output=True
+                )
             lines += ["allow_anonymous false", f"password_file {passwd}"]
         if self.tls is not None:
             lines += [
