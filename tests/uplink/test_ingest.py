@@ -110,3 +110,21 @@ async def test_malformed_payload_is_logged_and_skipped(
     assert ingester.stats.malformed == 4
     assert sum("skipping malformed message" in record.message for record in caplog.records) == 4
     assert len(victoria_metrics.samples('wmbus_reading_total_m3{meter="44444444"}')) == 1
+
+
+async def test_two_ingesters_share_the_load(mosquitto: Mosquitto, victoria_metrics: VictoriaMetrics) -> None:
+    publications = [reading_publication(f"9000000{m}", n) for n in range(100) for m in range(4)]
+    async with (
+        ingesting(mosquitto, victoria_metrics, client_id="ingest-1") as first,
+        ingesting(mosquitto, victoria_metrics, client_id="ingest-2") as second,
+    ):
+        assert first.stats.shared and second.stats.shared
+        await publish_raw(mosquitto, messages_of("gwA", publications))
+        async with asyncio.timeout(10):
+            while first.stats.messages + second.stats.messages < len(publications):
+                await asyncio.sleep(0.02)
+    # Each message went to exactly one of them, and both did real work.
+    assert first.stats.messages + second.stats.messages == len(publications)
+    assert first.stats.messages > 0 and second.stats.messages > 0
+    samples = victoria_metrics.samples('wmbus_reading_total_m3{meter=~"9000000."}')
+    assert len(samples) == len(publications)
