@@ -14,7 +14,7 @@ app = typer.Typer(
 )
 
 # Each module defines ``register(app: typer.Typer) -> None``.
-COMMAND_MODULES: tuple[str, ...] = ("config_cmd", "meters", "run")
+COMMAND_MODULES: tuple[str, ...] = ("config_cmd", "meters", "run", "decode")
 
 
 def _register_commands() -> None:
