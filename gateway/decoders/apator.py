@@ -8,6 +8,8 @@ drivers/src/apatorna1.xmq):
   and a 2-byte checksum end the block.
 - APT 08x (CI 0xA0): the first 4 payload bytes are a uint32 LE counter in thirds of a litre.
 - APT 17x (CI 0xA0, device type 0x11): the first 4 payload bytes are a uint32 LE counter in thirds of a m3.
+- Ultrimis (public: wmbusmeters drivers/src/ultrimisv2.xmq): error flags (03 FD 17) bits 0-7 tamper, low
+  battery, dry, no flow, high temperature, burst, reverse, leak now; bits 8-15 this month; 16-23 last month.
 - NA-1 (CI 0xA0/0xA1): payload ``access number | frame status | 16 bytes AES-128-CBC`` with the OMS mode 5
   IV (M, A of the DLL, access number x 8). Plaintext: ``pad | packed total (uint32 LE) | meter time
   (uint32 LE seconds since 2000-01-01) | history age low | age high/delta low bits | delta (3 bytes) |
@@ -166,10 +168,29 @@ NA_1 = MeterDecoder(
     description="Apator NA-1 (CI 0xA0/0xA1, AES-128-CBC inside the maker's frame)",
     proprietary=_na1,
 )
+def _ultrimis_flags() -> FlagTable:
+    current = (
+        ("TAMPER", Alarm.TAMPER),
+        ("LOW_BATTERY", Alarm.LOW_BATTERY),
+        ("DRY", Alarm.DRY),
+        ("NO_FLOW", None),
+        ("HIGH_TEMPERATURE", None),
+        ("BURST", Alarm.BURST),
+        ("REVERSE", Alarm.BACKFLOW),
+        ("LEAK", Alarm.LEAK),
+    )
+    flags = [Flag(1 << bit, name, alarm) for bit, (name, alarm) in enumerate(current)]
+    # Bits 8-15 latch the same conditions for this month, bits 16-23 for the previous one: history only.
+    for base, suffix in ((8, "_THIS_MONTH"), (16, "_PREV_MONTH")):
+        flags += [Flag(1 << (base + bit), name + suffix) for bit, (name, _) in enumerate(current)]
+    return FlagTable("error_flags", tuple(flags))
+
+
 ULTRIMIS = MeterDecoder(
     name="ultrimis",
     matches=(Match("APA", 0x01, 0x16), Match("APA", 0x20, 0x16)),
-    description="Apator Ultrimis (standard OMS records)",
+    description="Apator Ultrimis (standard OMS records, 24-bit error flags)",
+    error_flags=_ultrimis_flags(),
 )
 
 DECODERS = (AT_WMBUS_16, APT_08, APT_17, NA_1, ULTRIMIS)

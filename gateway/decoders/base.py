@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from gateway.decoders.compact import expand_compact
 from gateway.decoders.draft import ReadingDraft
 from gateway.decoders.fields import Direction, Field, apply_fields, offer_set_days
-from gateway.decoders.status import FlagTable, apply_tpl_status, labels_text, word_of
+from gateway.decoders.status import FlagTable, apply_tpl_status, word_of
 from gateway.wmbus.errors import WMBusError
 from gateway.wmbus.records import DataRecord, Function
 from gateway.wmbus.telegram import Telegram
@@ -94,8 +94,7 @@ class MeterDecoder:
                 if record.quantity == "error_flags" and record.storage == 0:
                     word = word_of(record.value)
                     if word is not None:
-                        labels = self.error_flags.apply(word, draft)
-                        draft.extra.setdefault("status", labels_text(labels))
+                        self.error_flags.apply(word, draft)
                     break
         if self.proprietary is not None:
             try:

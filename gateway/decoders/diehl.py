@@ -55,21 +55,30 @@ def _seed(key: bytes) -> int:
     return int.from_bytes(key[0:4], "big") ^ int.from_bytes(key[4:8], "big")
 
 
-def descramble(frame: bytes, key: bytes) -> bytes | None:
-    """The PRIOS plaintext of ``frame`` (L field first) under ``key``; None when the check byte fails."""
+def prios_keystream(header: bytes, key: bytes, length: int) -> bytes:
+    """The LFSR mask for ``length`` content bytes of a frame whose first 14 bytes are ``header``."""
     state = _seed(key)
-    state ^= int.from_bytes(frame[2:6], "big")
-    state ^= int.from_bytes(frame[6:10], "big")
-    state ^= int.from_bytes(frame[10:14], "big")
+    state ^= int.from_bytes(header[2:6], "big")
+    state ^= int.from_bytes(header[6:10], "big")
+    state ^= int.from_bytes(header[10:14], "big")
     out = bytearray()
-    for byte in frame[_CONTENT_START:]:
+    for _ in range(length):
         for _ in range(8):
             bit = ((state >> 1) ^ (state >> 2) ^ (state >> 11) ^ (state >> 31)) & 1
             state = ((state << 1) | bit) & 0xFFFFFFFF
-        out.append(byte ^ (state & 0xFF))
-        if out[0] != _CHECK_BYTE:
-            return None
+        out.append(state & 0xFF)
     return bytes(out)
+
+
+def descramble(frame: bytes, key: bytes) -> bytes | None:
+    """The PRIOS plaintext of ``frame`` (L field first) under ``key``; None when the check byte fails."""
+    content = frame[_CONTENT_START:]
+    if not content:
+        return None
+    mask = prios_keystream(frame, key, len(content))
+    if content[0] ^ mask[0] != _CHECK_BYTE:
+        return None
+    return bytes(a ^ b for a, b in zip(content, mask, strict=True))
 
 
 def _period_date(low: int, high: int) -> date | None:

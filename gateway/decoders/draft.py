@@ -41,6 +41,7 @@ class ReadingDraft:
     battery_v: float | None = None
     alarms: set[Alarm] = field(default_factory=set)
     status_parts: list[str] = field(default_factory=list)
+    status_labels: set[str] = field(default_factory=set)
     unsupported: str | None = None
     extra: dict[str, JsonScalar] = field(default_factory=dict)
     set_days: list[SetDayValue] = field(default_factory=list)
@@ -55,6 +56,10 @@ class ReadingDraft:
         """Append the maker's raw status (e.g. ``tpl=0x04``) for traceability."""
         if text not in self.status_parts:
             self.status_parts.append(text)
+
+    def add_labels(self, labels: list[str]) -> None:
+        """Add the maker's names of raised status flags (joined into ``extra["status"]``)."""
+        self.status_labels.update(labels)
 
     def mark_unsupported(self, reason: str) -> None:
         """Say which part of the telegram this decoder could not read (the first reason wins)."""
@@ -78,6 +83,9 @@ class ReadingDraft:
             chosen = self._choose_set_day()
             if chosen is not None:
                 target_m3, target_date = chosen.volume_m3, chosen.at
+        extra = dict(self.extra)
+        if self.status_parts:
+            extra.setdefault("status", " ".join(sorted(self.status_labels)) or "OK")
         return Reading(
             meter_id=self.meter_id,
             manufacturer=self.manufacturer,
@@ -98,5 +106,5 @@ class ReadingDraft:
             status_raw=" ".join(self.status_parts) or None,
             unsupported=self.unsupported,
             rssi_dbm=self.rssi_dbm,
-            extra=dict(self.extra),
+            extra=extra,
         )

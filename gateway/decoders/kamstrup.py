@@ -65,12 +65,11 @@ def _info_codes(telegram: Telegram, draft: ReadingDraft) -> None:
         if word is None:
             continue
         if record.vifes[0] == 0x23:
-            labels = INFO_CODES_32.apply(word, draft, width=8)
+            INFO_CODES_32.apply(word, draft, width=8)
         else:
-            labels = INFO_CODES.apply(word, draft)
+            INFO_CODES.apply(word, draft)
             for name, shift in _DURATION_FIELDS:
                 draft.extra[name] = _DURATIONS[(word >> shift) & 0x07]
-        draft.extra["status"] = " ".join(labels) or "OK"
         return
 
 

@@ -7,7 +7,6 @@ manufacturer specific. Makers' bit meanings live in each maker's module as a :cl
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gateway.decoders.draft import ReadingDraft
@@ -48,7 +47,22 @@ class FlagTable:
             if flag.alarm is not None and flag.is_set(word):
                 draft.alarms.add(flag.alarm)
         draft.note_status(f"{self.name}=0x{word:0{width}X}")
+        draft.add_labels(labels)
         return labels
+
+
+# The standard bits, named as the reference decoder's users know them; alarms are raised in apply_tpl_status.
+TPL_STATUS = FlagTable(
+    "tpl",
+    (
+        Flag(0x03, "BUSY", value=0x01),
+        Flag(0x03, "ERROR", value=0x02),
+        Flag(0x03, "ALARM", value=0x03),
+        Flag(POWER_LOW, "POWER_LOW"),
+        Flag(PERMANENT_ERROR, "PERMANENT_ERROR"),
+        Flag(TEMPORARY_ERROR, "TEMPORARY_ERROR"),
+    ),
+)
 
 
 def apply_tpl_status(status: int | None, draft: ReadingDraft, maker_bits: FlagTable | None = None) -> None:
@@ -56,20 +70,17 @@ def apply_tpl_status(status: int | None, draft: ReadingDraft, maker_bits: FlagTa
     if status is None:
         return
     draft.note_status(f"tpl=0x{status:02X}")
+    draft.add_labels([flag.label for flag in TPL_STATUS.flags if flag.is_set(status)])
     if status & POWER_LOW:
         draft.alarms.add(Alarm.LOW_BATTERY)
     if status & PERMANENT_ERROR:
         draft.alarms.add(Alarm.METER_ERROR)
     if maker_bits is not None:
         for flag in maker_bits.flags:
-            if flag.alarm is not None and flag.is_set(status):
-                draft.alarms.add(flag.alarm)
-
-
-def labels_text(labels: Iterable[str]) -> str:
-    """Status labels as one space-separated string, ``OK`` when there are none."""
-    text = " ".join(sorted(labels))
-    return text or "OK"
+            if flag.is_set(status):
+                draft.add_labels([flag.label])
+                if flag.alarm is not None:
+                    draft.alarms.add(flag.alarm)
 
 
 def word_of(value: object) -> int | None:

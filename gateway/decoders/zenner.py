@@ -24,8 +24,10 @@ def _b_one(telegram: Telegram, draft: ReadingDraft) -> None:
     status = int.from_bytes(block[0:4], "little")
     draft.target_m3 = int.from_bytes(block[4:8], "little") / _UNITS_PER_M3
     draft.total_m3 = int.from_bytes(block[8:12], "little") / _UNITS_PER_M3
+    # The bit meanings of the B.One status word are not public yet: kept raw, no alarm raised.
     draft.note_status(f"b_one=0x{status:08X}")
-    draft.extra["status"] = "OK" if status == 0 else f"0x{status:08X}"
+    if status:
+        draft.add_labels([f"0x{status:08X}"])
 
 
 B_ONE = MeterDecoder(
