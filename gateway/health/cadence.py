@@ -17,6 +17,7 @@ _EXPLAINED_SHARE = 0.75
 _DIVISORS = (1, 2, 3, 4)
 _LONG_RUN_WEIGHT = 0.05  # per estimate (every few gaps): the long-run delivery spans about 80 gaps
 _MIN_DELIVERY = 0.05
+_SLACK_DECAY = 0.9  # per estimate
 
 
 class MeterCadence:
@@ -60,13 +61,17 @@ class MeterCadence:
             return False
         self.last_at = at
         if epoch != self.epoch:
-            # The gap spans a silence of the source, not the meter's cadence.
+            # The gap spans a silence of the source: not the meter's cadence, but it widens the slack
+            # until the next estimate, so a schedule change mistaken for a stall is not mistaken again.
             self.epoch = epoch
+            self.longest_gap_s = max(self.longest_gap_s, gap)
             return True
         self._gaps[self._pos] = gap
         self._pos = (self._pos + 1) % RING_GAPS
         self._count = min(self._count + 1, RING_GAPS)
         self._fresh += 1
+        # A longer gap than any recent one widens the meter's slack at once (a meter slowing down at night).
+        self.longest_gap_s = max(self.longest_gap_s, gap)
         if self._count <= 4 or self._fresh >= 4:
             self._estimate(repeat_gap_s)
         return True
@@ -81,7 +86,8 @@ class MeterCadence:
         self.interval_s = interval
         self.delivery = delivery
         self.delivery_long += _LONG_RUN_WEIGHT * (delivery - self.delivery_long)
-        self.longest_gap_s = gaps[-1]
+        # Decays rather than drops: a schedule change seen once is still tolerated the next few cycles.
+        self.longest_gap_s = max(gaps[-1], _SLACK_DECAY * self.longest_gap_s)
 
     def missed(self, at: float) -> float:
         """Transmissions the meter made since it was last heard, up to ``at`` (0 while within its habits)."""

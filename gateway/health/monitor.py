@@ -153,10 +153,22 @@ class HealthMonitor:
         gap_s = now - last
         settings = self.settings
         overdue = expectation.expected_in_gap >= settings.silence_expected_frames
-        if gap_s >= settings.min_silence_s and overdue:
+        if gap_s >= settings.min_silence_s and overdue and gap_s >= self._quiet_habit_s(traffic):
             return [self._silent(watched, now, gap_s, expectation)]
         self._set_state(watched, *self._degradation(watched, now, expectation), now=now)
         return []
+
+    def _quiet_habit_s(self, traffic: SourceTraffic) -> float:
+        """How long this source has lately been quiet by itself: 10 typical gaps, 1.5 x its longest gap.
+
+        A district that slows down (meters on a night schedule, often in step) stretches both before its
+        gaps grow; a stalled dongle stops abruptly, with its recent gaps short.
+        """
+        typical = traffic.typical_gap_s or 0.0
+        return max(
+            self.settings.silence_expected_frames * typical,
+            self.settings.silence_longest_gap_factor * traffic.longest_recent_gap_s(),
+        )
 
     def _degradation(
         self, watched: _Watched, now: float, expectation: Expectation

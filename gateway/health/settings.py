@@ -15,6 +15,8 @@ class HealthSettings:
     """A source is never called silent before it has delivered nothing for this long."""
     silence_expected_frames: float = 10.0
     """...and before the meters it hears should have delivered this many frames in the gap."""
+    silence_longest_gap_factor: float = 1.5
+    """...and before the gap is this many times the longest gap among the source's last 256 frames."""
     retire_expected_frames: float = 5.0
     """A meter missing this many expected frames while its source still worked has left: not expected."""
     min_gaps_to_learn: int = 2

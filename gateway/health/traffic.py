@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -11,6 +12,8 @@ from gateway.health.settings import HealthSettings
 _RATE_BUCKETS = 15
 _RSSI_LONG_WEIGHT = 0.05  # per frame of a meter: its own long-run RSSI
 _RSSI_SHORT_WEIGHT = 0.1  # per frame of the source: how far below their own long run meters arrive now
+_SOURCE_GAPS = 256  # the source's own recent inter-frame gaps, for "longer than it has been quiet lately"
+_GAP_WEIGHT = 0.125  # per frame of the source: its typical gap follows a slowdown within ~8 frames
 
 
 class RateWindow:
@@ -79,12 +82,23 @@ class SourceTraffic:
         self.rssi_frames = 0
         self.forgotten_meters = 0
         self.resumed_at: float | None = None
+        self.typical_gap_s: float | None = None
+        self._source_gaps = array("d", bytes(8 * _SOURCE_GAPS))
+        self._source_gap_pos = 0
         self._awaiting_resume = False
 
     def observe(self, transmitter: bytes, at: float, rssi_dbm: float | None) -> None:
         """One frame from ``transmitter`` (its link-layer address); the per-telegram hot path."""
         self.frames += 1
-        if self.last_frame_at is None or at > self.last_frame_at:
+        last = self.last_frame_at
+        if last is None or at > last:
+            # A silence's own gap counts too: had it been a schedule change, the next one is tolerated.
+            if last is not None:
+                gap = at - last
+                typical = self.typical_gap_s
+                self.typical_gap_s = gap if typical is None else typical + _GAP_WEIGHT * (gap - typical)
+                self._source_gaps[self._source_gap_pos] = gap
+                self._source_gap_pos = (self._source_gap_pos + 1) % _SOURCE_GAPS
             self.last_frame_at = at
         self.rate.add(at)
         if self._awaiting_resume:
@@ -115,6 +129,10 @@ class SourceTraffic:
             self.rssi_delta_db = delta
         else:
             self.rssi_delta_db += _RSSI_SHORT_WEIGHT * (delta - self.rssi_delta_db)
+
+    def longest_recent_gap_s(self) -> float:
+        """The longest gap between frames among the source's last frames."""
+        return max(self._source_gaps)
 
     def forget_gap(self) -> None:
         """The source is silent: the gap each meter shows when it comes back is not its cadence."""
