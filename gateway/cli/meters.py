@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from gateway.cli.common import ConfigOption, StateDirOption, console, errors, fail, provisioning, settings
+from gateway.cli.status import open_state
 from gateway.daemon.meters import (
     ImportRejectedError,
     MeterEntry,
@@ -150,6 +151,19 @@ def show(meter_id: MeterIdArgument, config: ConfigOption = None, state_dir: Stat
     table.add_row("name", entry.name or "")
     table.add_row("customer", entry.customer or "")
     table.add_row("key", "set (in the keys file)" if mid in fleet.keys else "none")
+    store = open_state(loaded)
+    if store is not None:
+        try:
+            reading = store.last_reading(mid)
+            alarms = [alarm.name for alarm in store.open_alarms(mid)]
+        finally:
+            store.close()
+        if reading is not None:
+            table.add_row("last reading", str(reading.get("received_at", ""))[:19])
+            for key in ("total_m3", "target_m3", "target_date", "flow_m3h", "rssi_dbm", "source"):
+                if reading.get(key) is not None:
+                    table.add_row(key, str(reading[key]))
+        table.add_row("open alarms", ", ".join(alarms) or "none")
     console.print(table)
 
 
