@@ -1,0 +1,132 @@
+"""``wmbus-gateway ingest``: the backend side, from MQTT into InfluxDB or VictoriaMetrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import typer
+
+from gateway.cli.common import console, fail
+from gateway.uplink.broker import BrokerError, BrokerSettings, Protocol
+from gateway.uplink.ingest import Ingester, IngestSettings, RawHandler, default_client_id
+from gateway.uplink.sink import InfluxSink, read_token
+from gateway.uplink.topics import DEFAULT_PREFIX
+
+
+def ingest(
+    *,
+    mqtt: Annotated[str, typer.Option("--mqtt", help="Broker: mqtt://host:1883 or mqtts://host:8883.")],
+    influx_url: Annotated[
+        str,
+        typer.Option("--influx-url", help="InfluxDB 2/3 or VictoriaMetrics URL, e.g. http://localhost:8428."),
+    ],
+    bucket: Annotated[str, typer.Option(help="Bucket (InfluxDB); VictoriaMetrics ignores it.")],
+    org: Annotated[str, typer.Option(help="Organisation (InfluxDB 2).")] = "",
+    token_file: Annotated[
+        Path | None, typer.Option("--token-file", help="File holding the store's API token.")
+    ] = None,
+    keys: Annotated[
+        Path | None,
+        typer.Option(
+            help="Head-end mode: AES keys file (TOML); decrypt raw telegrams from keyless gateways."
+        ),
+    ] = None,
+    state: Annotated[
+        Path, typer.Option(help="Head-end mode: billing state database (monthly indexes, alarms).")
+    ] = Path("headend-state.db"),
+    timezone: Annotated[
+        str, typer.Option(help="Billing time zone (head-end cut-offs) and zone of meter clocks.")
+    ] = "UTC",
+    prefix: Annotated[str, typer.Option(help="Topic prefix the gateways publish under.")] = DEFAULT_PREFIX,
+    group: Annotated[
+        str, typer.Option(help="Shared-subscription group: ingesters in one group split the load.")
+    ] = ("wmbus-ingest"),
+    client_id: Annotated[
+        str | None,
+        typer.Option("--client-id", help="Stable MQTT client id (default: wmbus-ingest-HOSTNAME)."),
+    ] = None,
+    username: Annotated[str | None, typer.Option(help="MQTT user name.")] = None,
+    password_file: Annotated[
+        Path | None, typer.Option("--password-file", help="File holding the MQTT password.")
+    ] = (None),
+    ca_file: Annotated[
+        Path | None, typer.Option("--ca-file", help="CA certificate for the broker (TLS).")
+    ] = None,
+    cert_file: Annotated[Path | None, typer.Option("--cert-file", help="Client certificate (TLS).")] = None,
+    key_file: Annotated[
+        Path | None, typer.Option("--key-file", help="Client certificate's key (TLS).")
+    ] = None,
+    protocol: Annotated[
+        Protocol, typer.Option(help="MQTT version: auto tries 5, then 3.1.1.")
+    ] = Protocol.AUTO,
+    shared: Annotated[bool, typer.Option(help="Use an MQTT 5 shared subscription.")] = True,
+    batch_lines: Annotated[int, typer.Option(help="Write at most this many points per batch.", min=1)] = 5000,
+    batch_delay: Annotated[
+        float, typer.Option(help="Write a batch at the latest after this many seconds.")
+    ] = 0.2,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Store readings, monthly indexes and events of every gateway; acknowledge MQTT after the write."""
+    logging.basicConfig(
+        level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        tz = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        fail(f"--timezone {timezone!r} is not a known time zone")
+    try:
+        broker = BrokerSettings(
+            mqtt,
+            username=username,
+            password_file=password_file,
+            ca_file=ca_file,
+            cert_file=cert_file,
+            key_file=key_file,
+            protocol=protocol,
+        )
+        token = read_token(token_file)
+    except BrokerError as err:
+        fail(str(err))
+    except OSError as err:
+        fail(f"--token-file: {err}")
+    raw_handler: RawHandler | None = None
+    if keys is not None:
+        from gateway.uplink.headend import HeadEnd, HeadEndError  # noqa: PLC0415 (only head-end mode needs it)
+
+        try:
+            raw_handler = HeadEnd.open(keys, state, tz).lines_for_raw
+        except HeadEndError as err:
+            fail(str(err))
+    settings = IngestSettings(
+        prefix=prefix,
+        group=group,
+        shared=shared,
+        client_id=client_id or default_client_id(),
+        batch_max_lines=batch_lines,
+        batch_max_delay_s=batch_delay,
+        meter_tz=tz,
+    )
+    sink = InfluxSink(influx_url, bucket, org=org, token=token)
+    ingester = Ingester(broker, sink, settings, raw_handler=raw_handler)
+    console.print(
+        f"[dim]ingesting {prefix}/+/meters/# from {broker.host}:{broker.port} into {influx_url}"
+        f" (group {group}, client id {settings.client_id})[/]",
+        highlight=False,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(ingester.run())
+    sink.close()
+    stats = ingester.stats
+    console.print(
+        f"[dim]stopped: {stats.messages} messages, {stats.points} points, {stats.malformed} malformed[/]"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ingest")(ingest)
