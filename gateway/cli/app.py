@@ -14,7 +14,7 @@ app = typer.Typer(
 )
 
 # Each module defines ``register(app: typer.Typer) -> None``.
-COMMAND_MODULES: tuple[str, ...] = ("config_cmd", "meters", "run", "decode", "status", "ingest")
+COMMAND_MODULES: tuple[str, ...] = ("config_cmd", "meters", "run", "decode", "status", "ingest", "listen")
 
 
 def _register_commands() -> None:
