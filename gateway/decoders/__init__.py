@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from gateway.decoders import apator, bmeters, diehl, ecomess, engelmann, kamstrup, qundis, techem, zenner
+from gateway.decoders import apator, bmeters, diehl, ecomess, engelmann, gwf, kamstrup, qundis, techem, zenner
 from gateway.decoders.oms import GENERIC
 from gateway.decoders.registry import DecoderRegistry, UnknownDecoderError
 from gateway.reading import Reading
@@ -17,7 +17,7 @@ from gateway.wmbus.telegram import Telegram
 __all__ = ["REGISTRY", "UnknownDecoderError", "decode_reading", "decoder_names"]
 
 REGISTRY = DecoderRegistry(GENERIC)
-MAKERS = (apator, bmeters, diehl, ecomess, engelmann, kamstrup, qundis, techem, zenner)
+MAKERS = (apator, bmeters, diehl, ecomess, engelmann, gwf, kamstrup, qundis, techem, zenner)
 
 
 def decode_reading(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway.decoders.compact import expand_compact
+from gateway.decoders.compact import expand_compact, learn_layout
 from gateway.decoders.draft import ReadingDraft
 from gateway.decoders.fields import Direction, Field, apply_fields, offer_set_days
 from gateway.decoders.status import FlagTable, apply_tpl_status, word_of
@@ -37,7 +37,7 @@ class Match:
         return self.ci is None or telegram.ci in self.ci
 
 
-# The standard water-meter fields, read the way EN 13757-3 / OMS meters send them.
+# The standard fields, read the way EN 13757-3 / OMS meters send them (water first).
 WATER_FIELDS: tuple[Field, ...] = (
     Field("total_m3", "volume", direction=Direction.PLAIN),
     Field("total_backward_m3", "volume", direction=Direction.BACKWARD),
@@ -48,6 +48,13 @@ WATER_FIELDS: tuple[Field, ...] = (
     Field("battery_v", "voltage"),
     Field("meter_datetime", "datetime"),
     Field("meter_datetime", "date"),
+    # Heat, heat-cost and gas meters share the layer: their registers go to Reading.extra.
+    Field("total_energy_consumption_kwh", "energy", direction=Direction.PLAIN),
+    Field("target_energy_kwh", "energy", storage=1, direction=Direction.PLAIN),
+    Field("return_temperature_c", "return_temperature"),
+    Field("power_kw", "power"),
+    Field("current_consumption_hca", "hca_units"),
+    Field("consumption_at_set_date_hca", "hca_units", storage=1),
 )
 
 
@@ -68,7 +75,9 @@ class MeterDecoder:
 
     def records_of(self, telegram: Telegram, draft: ReadingDraft) -> tuple[DataRecord, ...]:
         """The telegram's records; compact frames are expanded through their registered signatures."""
-        if telegram.records or not telegram.compact:
+        if not telegram.compact:
+            if telegram.records:
+                learn_layout(telegram.records)
             return telegram.records
         payload = telegram.payload
         if telegram.security_mode and payload[:2] == b"\x2f\x2f":

@@ -3,19 +3,22 @@
 A compact frame carries ``signature (2, LE) | full-frame CRC (2, LE) | data``; the signature is the
 EN 13757-4 CRC-16 of the DIF/VIF bytes of the full frame (OMS Vol. 2, section 7.2.4; wmbusmeters
 src/wmbus.cc ``format signature`` handling). Decoders register the layouts their meters use, and the
-expansion rebuilds the full frame's records so that the usual field tables apply.
+expansion rebuilds the full frame's records so that the usual field tables apply. As OMS receivers do,
+layouts are also learnt from full frames (a meter sends a full frame now and then, compact ones between).
 """
 
 from __future__ import annotations
 
 from gateway.wmbus.crc import crc16
-from gateway.wmbus.records import DataRecord, parse_records
+from gateway.wmbus.records import DataRecord, VifTable, parse_records
 
 # Data field sizes by DIF low nibble (0x0D, variable length, is not allowed in a compact layout).
 _DATA_SIZES = {0x0: 0, 0x1: 1, 0x2: 2, 0x3: 3, 0x4: 4, 0x5: 4, 0x6: 6, 0x7: 8,
                0x9: 1, 0xA: 2, 0xB: 3, 0xC: 4, 0xE: 6}
 
 _FORMATS: dict[int, tuple[tuple[bytes, int], ...]] = {}
+_LEARNT_LIMIT = 4096  # bounds the memory a stream of odd full frames can take
+_learnt = 0
 
 
 def _split(layout: bytes) -> tuple[tuple[bytes, int], ...]:
@@ -47,6 +50,29 @@ def register_format(layout_hex: str) -> int:
     signature = crc16(layout)
     _FORMATS[signature] = _split(layout)
     return signature
+
+
+def learn_layout(records: tuple[DataRecord, ...]) -> None:
+    """Remember the DIF/VIF layout of a full frame so that its compact frames can be expanded."""
+    global _learnt
+    layout = bytearray()
+    for record in records:
+        if record.vif is None or record.dif & 0x0F == 0x0D or record.vif_table is VifTable.PLAIN_TEXT:
+            return  # manufacturer data, variable-length or plain-text records never appear in compact frames
+        layout.append(record.dif)
+        layout += bytes(record.difes)
+        layout.append(record.vif)
+        layout += bytes(record.vifes)
+    if not layout:
+        return
+    signature = crc16(bytes(layout))
+    if signature in _FORMATS or _learnt >= _LEARNT_LIMIT:
+        return
+    try:
+        _FORMATS[signature] = _split(bytes(layout))
+    except ValueError:
+        return
+    _learnt += 1
 
 
 def expand_compact(payload: bytes) -> tuple[DataRecord, ...] | None:

@@ -16,6 +16,7 @@ _SND_NR_IR = (0x44, 0x46)
 _MODE_5 = 5
 _REAL_DATA_BIT = 0x1000
 _CONFIG_OFFSET = {0x7A: 13, 0x72: 21}  # frame offset of the TPL configuration word by CI
+_CHECK_BYTES = b"\x2f\x2f"
 
 
 def default_key(frame: bytes) -> bytes | None:
@@ -30,4 +31,6 @@ def default_key(frame: bytes) -> bytes | None:
     config = frame[offset] | frame[offset + 1] << 8
     if (config >> 8) & 0x1F != _MODE_5 or (frame[10] == 0x7A and config & _REAL_DATA_BIT):
         return None
+    if frame[offset + 2 : offset + 4] == _CHECK_BYTES:
+        return None  # already in plaintext (a front end decrypted it)
     return _DIEHL_OMS_KEY

@@ -1,11 +1,13 @@
-"""Kamstrup water meters: MULTICAL 21, flowIQ 2100/2200/3100, KWM (full and compact frames, info codes).
+"""Kamstrup meters: MULTICAL 21, flowIQ 2100/2200/3100, KWM water meters and MULTICAL 302-803 heat meters.
 
 Format facts (public: wmbusmeters drivers/src/kamwater.xmq): the meters send full frames (CI 0x78) and
 compact frames (CI 0x79) whose format signatures name the layouts registered below; the info codes come
 in a manufacturer record, 16 bits after DIF/VIF 02 FF 20 (bit 0 dry, 1 reverse, 2 leak, 3 burst; bits
 4-6, 7-9, 10-12, 13-15 how long dry, reversed, leaking, bursting) or 32 bits after 04 FF 23 (adds bit 4
 tamper, 5 low battery, 6 low ambient temperature, 7 flow above Q4, 9 no consumption). The set-day volume
-is storage 1 with its date (storage 1, type G) when sent.
+is storage 1 with its date (storage 1, type G) when sent. Heat meters (drivers/src/kamheat.xmq) put their
+error flags in 04 FF 22 (bit 1 low battery, 2 sensor error, 9 wrong flow direction, 12-13 and 18-19
+leakage inputs, 28-29 burst, 30-31 leakage) and send the compact layouts registered below.
 """
 
 from __future__ import annotations
@@ -29,7 +31,12 @@ COMPACT_LAYOUTS = (
     "02FF200413523B",
     "04FF2304134413426C023B92013BA2013B06FF1BA1015B91015BA10167",
 )
-for _layout in COMPACT_LAYOUTS:
+HEAT_COMPACT_LAYOUTS = (
+    "030643060314426C022D01FF21",
+    "030E430E0313426C022D01FF21",
+    "040604FF0704FF080414043B0259025D04FF22026C44064414426C",
+)
+for _layout in (*COMPACT_LAYOUTS, *HEAT_COMPACT_LAYOUTS):
     register_format(_layout)
 
 _DURATIONS = ("", "1-8 hours", "9-24 hours", "2-3 days", "4-7 days", "8-14 days", "15-21 days", "22-31 days")
@@ -54,6 +61,35 @@ INFO_CODES_32 = FlagTable(
         Flag(0x0200, "NO_CONSUMPTION"),
     ),
 )
+
+
+HEAT_ERRORS = FlagTable(
+    "error_flags",
+    (
+        Flag(0x00000001, "VOLTAGE_INTERRUPTED"),
+        Flag(0x00000002, "LOW_BATTERY_LEVEL", Alarm.LOW_BATTERY),
+        Flag(0x00000004, "SENSOR_ERROR", Alarm.METER_ERROR),
+        Flag(0x00000200, "WRONG_FLOW_DIRECTION", Alarm.BACKFLOW),
+        Flag(0x00001000, "IN_A1_LEAKAGE_IN_THE_SYSTEM", Alarm.LEAK),
+        Flag(0x00002000, "IN_B1_LEAKAGE_IN_THE_SYSTEM", Alarm.LEAK),
+        Flag(0x00040000, "IN_A2_LEAKAGE_IN_THE_SYSTEM", Alarm.LEAK),
+        Flag(0x00080000, "IN_B2_LEAKAGE_IN_THE_SYSTEM", Alarm.LEAK),
+        Flag(0x10000000, "V1_V2_BURST_WATER_LOSS", Alarm.BURST),
+        Flag(0x20000000, "V1_V2_BURST_WATER_PENETRATION", Alarm.BURST),
+        Flag(0x40000000, "V1_V2_LEAKAGE_WATER_LOSS", Alarm.LEAK),
+        Flag(0x80000000, "V1_V2_LEAKAGE_WATER_PENETRATION", Alarm.LEAK),
+    ),
+)
+
+
+def _heat_errors(telegram: Telegram, draft: ReadingDraft) -> None:
+    del telegram
+    for record in draft.records:
+        if record.vif == 0xFF and record.vifes[:1] == (0x22,) and record.storage == 0:
+            word = word_of(record.value)
+            if word is not None:
+                HEAT_ERRORS.apply(word, draft, width=8)
+            return
 
 
 def _info_codes(telegram: Telegram, draft: ReadingDraft) -> None:
@@ -81,4 +117,11 @@ MULTICAL_21 = MeterDecoder(
     proprietary=_info_codes,
 )
 
-DECODERS = (MULTICAL_21,)
+MULTICAL_HEAT = MeterDecoder(
+    name="kamheat",
+    matches=tuple(Match("KAM", device_type=kind) for kind in (0x04, 0x0A, 0x0B, 0x0C, 0x0D)),
+    description="Kamstrup MULTICAL 302/303/403/602/603/803 heat meters (full and compact frames)",
+    proprietary=_heat_errors,
+)
+
+DECODERS = (MULTICAL_21, MULTICAL_HEAT)

@@ -59,8 +59,13 @@ def _walk_by(telegram: Telegram, draft: ReadingDraft) -> None:
 
 Q_WATER = MeterDecoder(
     name="qwater",
-    # Water device types (warm, water, hot, cold) and 0x37, the radio converter type Q water S modules use.
-    matches=tuple(Match("QDS", device_type=kind) for kind in (0x06, 0x07, 0x15, 0x16, 0x37)),
+    # Water device types (warm, water, hot, cold); Q water S radio modules say 0x37 (radio converter),
+    # which Q heat shares, so those match by version.
+    matches=(
+        *(Match("QDS", device_type=kind) for kind in (0x06, 0x07, 0x15, 0x16)),
+        Match("QDS", 0x33, 0x37),
+        Match("QDS", 0x35, 0x37),
+    ),
     description="Qundis Q water 5.5 (OMS records or the walk-by block), latest closed period as target",
     latest_set_day=True,
     proprietary=_walk_by,

@@ -176,3 +176,12 @@ def test_apator_na1_constructed_leak_and_battery() -> None:
     assert reading.decoder == "apatorna1"
     assert reading.total_m3 == pytest.approx(0x12345 / 1000)
     assert reading.alarms == frozenset({Alarm.LOW_BATTERY, Alarm.LEAK})
+
+
+def test_gwf_battery_low_flag_in_manufacturer_block() -> None:
+    reading = _decode_vector(68)  # GWF block type 1, flags 0x20, with TPL power low
+    assert reading.alarms == frozenset({Alarm.LOW_BATTERY})
+    assert reading.extra["status"] == "BATTERY_LOW POWER_LOW"
+    unknown = _decode_vector(70)  # block type 2: not public
+    assert unknown.alarms == frozenset()
+    assert unknown.unsupported is not None and "0x02" in unknown.unsupported

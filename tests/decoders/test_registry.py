@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from gateway.decoders import REGISTRY, UnknownDecoderError, decode_reading, decoder_names
+from gateway.wmbus.crc import crc16
 from gateway.wmbus.telegram import parse_telegram
 
 AT = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -59,3 +60,22 @@ def test_unknown_manufacturer_ci_gives_unsupported_marker_not_exception() -> Non
 def test_lookup_is_by_key_not_by_scan() -> None:
     telegram = parse_telegram(_frame("4468507856341274" + "62" + "A2" + "069F255900B0293100000003"))
     assert REGISTRY.find(telegram).name == "mkradio"
+
+
+def test_compact_layout_learnt_from_a_full_frame() -> None:
+    # A maker nobody registered: the full frame teaches the layout, the compact frame then decodes.
+    full = _frame("443A6378563412" + "01" + "07" + "7A2A000000" + "0413" + "39300000" + "02FD17" + "0000")
+    learnt = decode_reading(parse_telegram(full), AT)
+    assert learnt.total_m3 == pytest.approx(12.345)
+    signature = crc16(bytes.fromhex("041302FD17")).to_bytes(2, "little")
+    compact = _frame("443A6378563412" + "01" + "07" + "79" + signature.hex() + "0000" + "40420F00" + "0000")
+    reading = decode_reading(parse_telegram(compact), AT)
+    assert reading.unsupported is None
+    assert reading.total_m3 == pytest.approx(1000.0)
+
+
+def test_compact_frame_with_unknown_signature_is_marked_unsupported() -> None:
+    compact = _frame("443A6378563412" + "01" + "07" + "79" + "FEFE" + "0000" + "40420F00")
+    reading = decode_reading(parse_telegram(compact), AT)
+    assert reading.total_m3 is None
+    assert reading.unsupported is not None and "0xFEFE" in reading.unsupported
