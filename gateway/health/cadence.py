@@ -35,6 +35,7 @@ class MeterCadence:
         "last_at",
         "longest_gap_s",
         "rssi_dbm",
+        "rssi_frames",
     )
 
     def __init__(self, at: float, epoch: int) -> None:
@@ -49,6 +50,7 @@ class MeterCadence:
         self.delivery_long = 1.0
         self.longest_gap_s = 0.0
         self.rssi_dbm: float | None = None
+        self.rssi_frames = 0
 
     @property
     def gaps_seen(self) -> int:

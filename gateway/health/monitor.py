@@ -340,6 +340,7 @@ class HealthMonitor:
             "frames": traffic.frames,
             "frames_per_min": round(60.0 * frames / covered_s, 2) if covered_s > 0 else 0.0,
             "expected_per_min": round(60.0 * expectation.rate_per_s, 2),
+            "history_per_min": round(60.0 * expectation.long_rate_per_s, 2),
             "meters_tracked": expectation.meters_tracked,
             "meters_expected": expectation.meters_expected,
             "rssi_delta_db": round(traffic.rssi_delta_db, 1) if traffic.rssi_delta_db is not None else None,

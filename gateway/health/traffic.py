@@ -10,7 +10,8 @@ from gateway.health.cadence import MeterCadence
 from gateway.health.settings import HealthSettings
 
 _RATE_BUCKETS = 15
-_RSSI_LONG_WEIGHT = 0.05  # per frame of a meter: its own long-run RSSI
+_RSSI_LONG_WEIGHT = 0.005  # per frame of a meter after its first few: its own long-run RSSI (~200 frames)
+_RSSI_WARMUP = 20  # frames of a meter averaged plainly before the slow weight applies
 _RSSI_SHORT_WEIGHT = 0.1  # per frame of the source: how far below their own long run meters arrive now
 _SOURCE_GAPS = 256  # the source's own recent inter-frame gaps, for "longer than it has been quiet lately"
 _GAP_WEIGHT = 0.125  # per frame of the source: its typical gap follows a slowdown within ~8 frames
@@ -119,11 +120,14 @@ class SourceTraffic:
             self._observe_rssi(meter, rssi_dbm)
 
     def _observe_rssi(self, meter: MeterCadence, rssi_dbm: float) -> None:
+        meter.rssi_frames += 1
         if meter.rssi_dbm is None:
             meter.rssi_dbm = rssi_dbm
             return
         delta = rssi_dbm - meter.rssi_dbm
-        meter.rssi_dbm += _RSSI_LONG_WEIGHT * delta
+        meter.rssi_dbm += delta * max(_RSSI_LONG_WEIGHT, 1.0 / meter.rssi_frames)
+        if meter.rssi_frames <= _RSSI_WARMUP:
+            return  # its own average is not yet a history to compare with
         self.rssi_frames += 1
         if self.rssi_delta_db is None:
             self.rssi_delta_db = delta

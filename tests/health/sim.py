@@ -99,15 +99,16 @@ async def simulate(
     duration_s: float,
     *,
     seed: int = 1,
+    start_s: float = 0.0,
     stall_at_s: float | None = None,
 ) -> Outcome:
-    """Run meters and dongle for ``duration_s`` from START (clock must be at START), ticking the monitor."""
+    """Run meters and dongle from ``start_s`` to ``duration_s`` after START, ticking the monitor."""
     rng = random.Random(seed)
     queue: list[tuple[float, int]] = []
     for index, meter in enumerate(meters):
-        heapq.heappush(queue, (rng.uniform(0, meter.interval_s), index))
+        heapq.heappush(queue, (start_s + rng.uniform(0, meter.interval_s), index))
     tick_s = monitor.settings.tick_s
-    next_tick = tick_s
+    next_tick = (start_s // tick_s + 1) * tick_s
     events: list[HealthEvent] = []
     delivered = 0
     stall_pending = stall_at_s is not None
