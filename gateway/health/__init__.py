@@ -3,7 +3,7 @@
 from gateway.health.events import HealthEvent, HealthEventName
 from gateway.health.ladder import HealAction, HealOutcome
 from gateway.health.monitor import HealableSource, HealthMonitor, SourceState
-from gateway.health.settings import HealthSettings
+from gateway.health.settings import HealthSettings, HealthSettingsError
 from gateway.health.unmatched import UnmatchedKind, UnmatchedTraffic
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "HealthEventName",
     "HealthMonitor",
     "HealthSettings",
+    "HealthSettingsError",
     "SourceState",
     "UnmatchedKind",
     "UnmatchedTraffic",

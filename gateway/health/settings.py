@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+class HealthSettingsError(ValueError):
+    """A ``[health]`` value that is unknown, of the wrong type or out of range; ``key`` names it."""
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key = key
+        self.message = message
+        super().__init__(f"health.{key}: {message}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +60,23 @@ class HealthSettings:
     """Bound on the per-source cadence table; the least recently heard meter is forgotten first."""
 
     def __post_init__(self) -> None:
-        positive = ("tick_s", "min_silence_s", "silence_expected_frames", "rate_window_s")
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise ValueError(f"health setting {name} must be positive")
-        if self.heal_rounds < 1:
-            raise ValueError("health setting heal_rounds must be at least 1")
-        if self.max_meters_per_source < 1:
-            raise ValueError("health setting max_meters_per_source must be at least 1")
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if (value <= 0 and spec.name != "heal_backoff_s") or value < 0:
+                raise HealthSettingsError(spec.name, f"must be positive, got {value}")
+
+    @classmethod
+    def from_mapping(cls, table: Mapping[str, Any]) -> HealthSettings:
+        """Settings from the config file's ``[health]`` table (keys as the field names, numbers)."""
+        known = {spec.name: spec.type for spec in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in table.items():
+            if key not in known:
+                raise HealthSettingsError(key, f"unknown setting (known: {', '.join(sorted(known))})")
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise HealthSettingsError(key, f"must be a number, got {value!r}")
+            whole = known[key] in ("int", int)
+            if whole and value != int(value):
+                raise HealthSettingsError(key, f"must be a whole number, got {value!r}")
+            values[key] = int(value) if whole else float(value)
+        return cls(**values)

@@ -13,6 +13,7 @@ from gateway.health import (
     HealthEventName,
     HealthMonitor,
     HealthSettings,
+    HealthSettingsError,
     SourceState,
 )
 from gateway.radio.base import SourceError
@@ -244,3 +245,17 @@ async def test_report_and_event_payloads_have_the_documented_shape() -> None:
 def test_settings_are_validated() -> None:
     with pytest.raises(ValueError, match="min_silence_s"):
         HealthSettings(min_silence_s=0)
+
+
+def test_settings_come_from_the_health_table_with_errors_naming_the_key() -> None:
+    settings = HealthSettings.from_mapping({"min_silence_s": 600, "heal_rounds": 3})
+    assert settings.min_silence_s == 600.0 and settings.heal_rounds == 3
+    with pytest.raises(HealthSettingsError) as unknown:
+        HealthSettings.from_mapping({"min_silence": 600})
+    assert unknown.value.key == "min_silence"
+    with pytest.raises(HealthSettingsError) as wrong_type:
+        HealthSettings.from_mapping({"tick_s": "30"})
+    assert wrong_type.value.key == "tick_s"
+    with pytest.raises(HealthSettingsError) as fractional:
+        HealthSettings.from_mapping({"heal_rounds": 1.5})
+    assert fractional.value.key == "heal_rounds"
