@@ -83,7 +83,7 @@ def main() -> int:
     duration = time.perf_counter() - started
     print(f"inputs: {args.count} (seed {args.seed})")
     print(f"telegrams: {outcomes['telegram']}, typed errors: {outcomes['error']}, failures: {len(failures)}")
-    print(f"slowest input: {slowest[0] * 1e3:.2f} ms ({len(slowest[1])} bytes)")
+    print(f"slowest input: {slowest[0] * 1e3:.2f} ms ({slowest[1].hex()})")
     print(f"duration: {duration:.1f} s ({args.count / duration:,.0f} inputs/s)")
     for line in failures[:20]:
         print("FAIL", line)

@@ -9,7 +9,7 @@ check (0x2F2F, ELL payload CRC) is taken as delivered in plaintext by a front en
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from gateway.wmbus import security
 from gateway.wmbus.afl import AFL_CI, AuthenticationLayer, parse_afl
@@ -220,7 +220,8 @@ def _parse_radio(frame: bytes, key: KeySource) -> Telegram:
         ell, pos = parse_ell(frame, pos)
         if ell.session_number is not None:
             pos = _open_ell(work, ell, pos, link, key)
-            ell = replace(ell, payload_crc=int.from_bytes(work.data[pos - 2 : pos], "little"))
+            crc = work.data[pos - 2] | work.data[pos - 1] << 8
+            ell = ExtendedLinkLayer(ell.ci, ell.cc, ell.access_number, ell.session_number, ell.m_and_a, crc)
         if pos >= len(work.data):
             raise TruncatedError("frame ends after the ELL", pos)
         ci = work.data[pos]
