@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.daemon.billing_settings import BillingSettings
+from gateway.health.settings import HealthSettings, HealthSettingsError
 
 KeyPath = tuple[str | int, ...]
 
@@ -64,7 +65,7 @@ class SourceConfig:
     link_mode: str = "C1T1"
     command: str | None = None  # rtl_wmbus: the shell pipeline to run
     path: Path | None = None  # replay: the recording
-    meter_count: int = 20  # simulator: fleet size
+    meter_count: int = 36  # simulator: fleet size (36 = the fleet of the bundled example keys)
     seed: int = 1  # simulator: fleet and radio randomness
     speed: float = 1.0  # simulator: simulated seconds per real second
 
@@ -97,7 +98,7 @@ class GatewayConfig:
     dedup_window_s: float = 120.0
     status_interval_s: float = 60.0
     billing: Mapping[str, Any] = field(default_factory=dict)  # BillingSettings fields, checked
-    health: Mapping[str, Any] = field(default_factory=dict)  # validated by gateway.health
+    health: Mapping[str, Any] = field(default_factory=dict)  # HealthSettings fields, checked
     origin: Path | None = None  # the file this came from, for messages; None = embedded default
 
     @property
@@ -347,7 +348,7 @@ def parse_config(text: str, origin: Path | None = None) -> GatewayConfig:
 
     billing = root.table("billing")
     config_fields["billing"] = _check_billing(billing)
-    config_fields["health"] = root.raw_table("health")
+    config_fields["health"] = _check_health(root.table("health"))
     root.finish()
     return GatewayConfig(origin=origin, **config_fields)
 
@@ -383,7 +384,7 @@ def _parse_sources(root: _Table, loader: _Loader) -> tuple[SourceConfig, ...]:
                 link_mode=table.string("link_mode", "C1T1", choices=LINK_MODES) or "C1T1",
                 command=table.string("command"),
                 path=path,
-                meter_count=table.integer("meters", 20, minimum=1),
+                meter_count=table.integer("meters", 36, minimum=1),
                 seed=table.integer("seed", 1),
                 speed=table.number("speed", 1.0, minimum=0.001),
             )
@@ -449,6 +450,17 @@ def _check_billing(billing: _Table) -> dict[str, Any]:
         culprit = next((key for key in out if key in str(err)), None)
         raise billing.error(culprit, str(err)) from None
     return out
+
+
+def _check_health(health: _Table) -> dict[str, Any]:
+    """Check [health] with the health monitor's own validation, pointing at the key's line."""
+    data = dict(health.data)
+    health.used.update(data)
+    try:
+        HealthSettings.from_mapping(data)
+    except HealthSettingsError as err:
+        raise health.error(err.key if err.key in data else None, err.message) from None
+    return data
 
 
 def load_config(path: Path | None) -> GatewayConfig:

@@ -208,6 +208,17 @@ class Provisioning:
         self._write(meters, keys)
         return is_new
 
+    def add_many(self, rows: Iterable[tuple[MeterEntry, bytes | None]]) -> None:
+        """Provision several meters in one write of each file."""
+        fleet = self.load()
+        meters = dict(fleet.meters)
+        keys = dict(fleet.keys)
+        for entry, key in rows:
+            meters[entry.meter_id] = entry
+            if key is not None:
+                keys[entry.meter_id] = key
+        self._write(meters, keys)
+
     def remove(self, meter_id: str) -> bool:
         """Forget a meter and its key; return False when it was not provisioned."""
         meter_id = normalise_meter_id(meter_id)

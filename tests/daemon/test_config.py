@@ -165,3 +165,11 @@ def test_billing_table_is_checked_against_the_settings() -> None:
     assert (err.key, err.line, err.message.split(" (")[0]) == ("billing.cutof_day", 2, "unknown key")
     err = error_of('[billing]\nno_consumption_days = "a week"\n')
     assert (err.key, err.line) == ("billing.no_consumption_days", 2)
+
+
+def test_health_table_is_checked_with_key_and_line() -> None:
+    assert parse_config("[health]\nmin_silence_s = 600\n").health == {"min_silence_s": 600}
+    err = error_of("[health]\n# quiet\nmin_silence_s = -5\n")
+    assert (err.key, err.line) == ("health.min_silence_s", 3)
+    err = error_of("[health]\nno_such_knob = 1\n")
+    assert (err.key, err.line) == ("health.no_such_knob", 2)
