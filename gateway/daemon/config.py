@@ -79,6 +79,9 @@ class MqttConfig:
     username: str | None = None
     password_file: Path | None = None
     client_id: str | None = None
+    ca_file: Path | None = None  # mqtts: the CA that signed the broker (default: the system's)
+    cert_file: Path | None = None  # mqtts: client certificate, when the broker wants one
+    key_file: Path | None = None  # ... and its private key
     raw: bool = False  # also publish raw telegrams (head-end mode)
 
 
@@ -412,6 +415,9 @@ def _parse_mqtt(root: _Table) -> MqttConfig | None:
         username=mqtt.string("username"),
         password_file=password_file,
         client_id=mqtt.string("client_id"),
+        ca_file=mqtt.path_value("ca_file"),
+        cert_file=mqtt.path_value("cert_file"),
+        key_file=mqtt.path_value("key_file"),
         raw=mqtt.boolean("raw", False),
     )
     mqtt.finish()
