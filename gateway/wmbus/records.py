@@ -37,6 +37,8 @@ Others
 
 Combinable VIFEs become ``modifiers`` (see ``gateway.wmbus.vif.COMBINABLE``), e.g. "backward_flow",
 "per_hour", "at_phase_1", "lower_limit", "record_error", "start_date_of", "date_of", "duration_of".
+Binary integers are signed (type B), except identifiers, counters and bit fields (error_flags,
+digital_input, access_number, fabrication_number ...: types C and D), which are read unsigned.
 Values that the meter marks invalid (hex digits in BCD, invalid dates) are ``InvalidValue``.
 """
 
@@ -130,7 +132,7 @@ _MANUFACTURER_VIFES = 0x7F
 _PLAIN_TEXT_VIF = 0x7C
 
 # How the data bytes become a value (decided once per record header, see _layout).
-_INT, _BCD, _REAL, _NONE, _LVAR, _BYTES, _DATETIME = range(7)
+_INT, _BCD, _REAL, _NONE, _LVAR, _BYTES, _DATETIME, _UINT = range(8)
 
 # Record headers (DIF .. last VIFE, plain text included) repeat from telegram to telegram: their meaning
 # is computed once and kept in a bounded table so that random input cannot grow it without limit.
@@ -258,6 +260,8 @@ def _layout(header: bytes) -> _Layout:
         mode = _REAL
     elif size == 0:
         mode = _NONE
+    elif kind is Kind.UNSIGNED:
+        mode = _UINT
     else:
         mode = _INT
     return _Layout(
@@ -445,6 +449,8 @@ def parse_records(payload: bytes, base_offset: int = 0) -> tuple[DataRecord, ...
             elif mode == 5:  # _BYTES
                 number = None
                 value = data
+            elif mode == 7:  # _UINT
+                number = int.from_bytes(data, "little")
             else:
                 number = None
                 value = None

@@ -36,6 +36,7 @@ class Kind(IntEnum):
     DATETIME = 2  # type F (4 bytes), I (6 bytes) or J (3 bytes: time only), by length
     RAW = 3  # value bytes kept as they are
     FAHRENHEIT = 4  # number converted from degrees Fahrenheit to Celsius
+    UNSIGNED = 5  # identifiers, counters and bit fields (types C and D): binary data read unsigned
 
 
 class VifEntry(NamedTuple):
@@ -108,9 +109,9 @@ def _primary() -> tuple[VifEntry, ...]:
     table[0x6C] = _entry("date", "", kind=Kind.DATE, what="date (type G)")
     table[0x6D] = _entry("datetime", "", kind=Kind.DATETIME, what="date and time (type F, I or J)")
     table[0x6E] = _entry("hca_units", "", what="units for heat cost allocator")
-    table[0x78] = _entry("fabrication_number", "", what="fabrication number")
-    table[0x79] = _entry("enhanced_identification", "", what="enhanced identification")
-    table[0x7A] = _entry("bus_address", "", what="bus address")
+    table[0x78] = _entry("fabrication_number", "", kind=Kind.UNSIGNED, what="fabrication number")
+    table[0x79] = _entry("enhanced_identification", "", kind=Kind.UNSIGNED, what="enhanced identification")
+    table[0x7A] = _entry("bus_address", "", kind=Kind.UNSIGNED, what="bus address")
     table[0x7E] = _entry("any", "", what="any VIF (readout selection)")
     return tuple(table)
 
@@ -169,8 +170,9 @@ def _fd() -> tuple[VifEntry, ...]:
         0x75: "meter_stopped_count",
     }
     for code, name in names.items():
-        table[code] = _entry(name, "", what=name.replace("_", " "))
-    table[0x1C] = _entry("baud_rate", "Bd", what="baud rate")
+        table[code] = _entry(name, "", kind=Kind.UNSIGNED, what=name.replace("_", " "))
+    table[0x1C] = _entry("baud_rate", "Bd", kind=Kind.UNSIGNED, what="baud rate")
+    table[0x3A] = _entry("dimensionless", "", what="dimensionless")  # a signed number, unlike its neighbours
     table[0x1D] = _entry("response_delay_time", "bit_times", what="response delay time")
     table[0x28] = _entry("storage_interval", "months", what="storage interval [months]")
     table[0x29] = _entry("storage_interval", "years", what="storage interval [years]")

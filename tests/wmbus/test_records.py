@@ -120,6 +120,12 @@ def test_error_flags_fd17() -> None:
     record = one("02FD170400")
     assert record.quantity == "error_flags"
     assert record.value == 4
+    assert one("02FD17FFFF").value == 0xFFFF  # bit fields (type D) are read unsigned
+
+
+def test_binary_integers_are_signed() -> None:
+    assert one("0213FEFF").value == -0.002  # type B
+    assert one("02FD3AFEFF").value == -2  # dimensionless
 
 
 def test_fb_extension_energy_mwh() -> None:
