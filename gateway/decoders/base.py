@@ -21,6 +21,10 @@ ProprietaryPart = Callable[[Telegram, ReadingDraft], None]
 """Code for a maker's own bytes: reads ``telegram.payload`` (or records) and writes the draft."""
 
 MANUFACTURER_CIS = frozenset(range(0xA0, 0xB8))
+# Meter kinds (manufacturer, version, type) seen sending compact frames: only their full frames are worth
+# learning a layout from, which keeps the per-telegram cost down for everybody else.
+_COMPACT_SENDERS: set[tuple[str, int, int]] = set()
+_COMPACT_SENDERS_LIMIT = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +79,13 @@ class MeterDecoder:
 
     def records_of(self, telegram: Telegram, draft: ReadingDraft) -> tuple[DataRecord, ...]:
         """The telegram's records; compact frames are expanded through their registered signatures."""
+        kind = (telegram.manufacturer, telegram.version, telegram.device_type)
         if not telegram.compact:
-            if telegram.records:
+            if telegram.records and kind in _COMPACT_SENDERS:
                 learn_layout(telegram.records)
             return telegram.records
+        if len(_COMPACT_SENDERS) < _COMPACT_SENDERS_LIMIT:
+            _COMPACT_SENDERS.add(kind)
         payload = telegram.payload
         if telegram.security_mode and payload[:2] == b"\x2f\x2f":
             payload = payload[2:]  # the decryption check bytes come before the signature

@@ -18,7 +18,7 @@ _DATA_SIZES = {0x0: 0, 0x1: 1, 0x2: 2, 0x3: 3, 0x4: 4, 0x5: 4, 0x6: 6, 0x7: 8,
 
 _FORMATS: dict[int, tuple[tuple[bytes, int], ...]] = {}
 _LEARNT_LIMIT = 4096  # bounds the memory a stream of odd full frames can take
-_learnt = 0
+_seen_layouts: set[bytes] = set()  # layouts already considered: the CRC is computed once per layout
 
 
 def _split(layout: bytes) -> tuple[tuple[bytes, int], ...]:
@@ -54,7 +54,6 @@ def register_format(layout_hex: str) -> int:
 
 def learn_layout(records: tuple[DataRecord, ...]) -> None:
     """Remember the DIF/VIF layout of a full frame so that its compact frames can be expanded."""
-    global _learnt
     layout = bytearray()
     for record in records:
         if record.vif is None or record.dif & 0x0F == 0x0D or record.vif_table is VifTable.PLAIN_TEXT:
@@ -63,16 +62,16 @@ def learn_layout(records: tuple[DataRecord, ...]) -> None:
         layout += bytes(record.difes)
         layout.append(record.vif)
         layout += bytes(record.vifes)
-    if not layout:
+    key = bytes(layout)
+    if not key or key in _seen_layouts or len(_seen_layouts) >= _LEARNT_LIMIT:
         return
-    signature = crc16(bytes(layout))
-    if signature in _FORMATS or _learnt >= _LEARNT_LIMIT:
-        return
-    try:
-        _FORMATS[signature] = _split(bytes(layout))
-    except ValueError:
-        return
-    _learnt += 1
+    _seen_layouts.add(key)
+    signature = crc16(key)
+    if signature not in _FORMATS:
+        try:
+            _FORMATS[signature] = _split(key)
+        except ValueError:
+            return
 
 
 def expand_compact(payload: bytes) -> tuple[DataRecord, ...] | None:

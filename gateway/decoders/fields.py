@@ -125,10 +125,15 @@ def _json(value: object) -> JsonScalar:
 
 def apply_fields(records: Iterable[DataRecord], table: Iterable[Field], draft: ReadingDraft) -> None:
     """Fill ``draft`` from ``records`` row by row; a field already set by an earlier row is kept."""
-    records = tuple(records)
+    by_quantity: dict[str, list[DataRecord]] = {}
+    for record in records:
+        by_quantity.setdefault(record.quantity, []).append(record)
     for row in table:
+        candidates = by_quantity.get(row.quantity)
+        if not candidates:
+            continue
         seen = 0
-        for record in records:
+        for record in candidates:
             if not row.matches(record):
                 continue
             if seen < row.occurrence:

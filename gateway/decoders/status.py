@@ -65,11 +65,16 @@ TPL_STATUS = FlagTable(
 )
 
 
+_TPL_TEXT = tuple(f"tpl=0x{status:02X}" for status in range(256))
+
+
 def apply_tpl_status(status: int | None, draft: ReadingDraft, maker_bits: FlagTable | None = None) -> None:
     """Normalise the TPL status byte; ``maker_bits`` gives bits 5-7 the maker's meaning."""
     if status is None:
         return
-    draft.note_status(f"tpl=0x{status:02X}")
+    draft.note_status(_TPL_TEXT[status])
+    if not status:
+        return
     draft.add_labels([flag.label for flag in TPL_STATUS.flags if flag.is_set(status)])
     if status & POWER_LOW:
         draft.alarms.add(Alarm.LOW_BATTERY)

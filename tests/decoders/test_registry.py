@@ -63,12 +63,13 @@ def test_lookup_is_by_key_not_by_scan() -> None:
 
 
 def test_compact_layout_learnt_from_a_full_frame() -> None:
-    # A maker nobody registered: the full frame teaches the layout, the compact frame then decodes.
-    full = _frame("443A6378563412" + "01" + "07" + "7A2A000000" + "0413" + "39300000" + "02FD17" + "0000")
-    learnt = decode_reading(parse_telegram(full), AT)
-    assert learnt.total_m3 == pytest.approx(12.345)
+    # A maker nobody registered: its first compact frame is unsupported, the next full frame teaches
+    # the layout, and the compact frames after it decode.
     signature = crc16(bytes.fromhex("041302FD17")).to_bytes(2, "little")
-    compact = _frame("443A6378563412" + "01" + "07" + "79" + signature.hex() + "0000" + "40420F00" + "0000")
+    compact = _frame("443A6378563499" + "01" + "07" + "79" + signature.hex() + "0000" + "40420F00" + "0000")
+    assert decode_reading(parse_telegram(compact), AT).unsupported is not None
+    full = _frame("443A6378563499" + "01" + "07" + "7A2A000000" + "0413" + "39300000" + "02FD17" + "0000")
+    assert decode_reading(parse_telegram(full), AT).total_m3 == pytest.approx(12.345)
     reading = decode_reading(parse_telegram(compact), AT)
     assert reading.unsupported is None
     assert reading.total_m3 == pytest.approx(1000.0)
