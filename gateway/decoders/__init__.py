@@ -8,7 +8,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from gateway.decoders import apator, bmeters, diehl, ecomess, engelmann, gwf, kamstrup, qundis, techem, zenner
+from gateway.decoders import (
+    apator,
+    aventies,
+    bmeters,
+    diehl,
+    ecomess,
+    engelmann,
+    gwf,
+    itron,
+    kamstrup,
+    maddalena,
+    qundis,
+    sensus,
+    techem,
+    zenner,
+)
 from gateway.decoders.oms import GENERIC
 from gateway.decoders.registry import DecoderRegistry, UnknownDecoderError
 from gateway.reading import Reading
@@ -17,7 +32,22 @@ from gateway.wmbus.telegram import Telegram
 __all__ = ["REGISTRY", "UnknownDecoderError", "decode_reading", "decoder_names"]
 
 REGISTRY = DecoderRegistry(GENERIC)
-MAKERS = (apator, bmeters, diehl, ecomess, engelmann, gwf, kamstrup, qundis, techem, zenner)
+MAKERS = (
+    apator,
+    aventies,
+    bmeters,
+    diehl,
+    ecomess,
+    engelmann,
+    gwf,
+    itron,
+    kamstrup,
+    maddalena,
+    qundis,
+    sensus,
+    techem,
+    zenner,
+)
 
 
 def decode_reading(
