@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from gateway.wmbus import security
 from gateway.wmbus.afl import AFL_CI, AuthenticationLayer, parse_afl
@@ -85,10 +86,12 @@ def _key_for(key: KeySource, meter_id: str) -> bytes | None:
     if key is None:
         return None
     found = key if isinstance(key, bytes | bytearray) else key(meter_id)
-    if found is not None:
-        security.check_key(bytes(found), meter_id)
-        return bytes(found)
-    return None
+    if found is None:
+        return None
+    if type(found) is not bytes:
+        found = bytes(found)
+    security.check_key(found, meter_id)
+    return found
 
 
 class _Work:
@@ -234,6 +237,19 @@ def _parse_radio(frame: bytes, key: KeySource) -> Telegram:
     return _finish(work, pos, ci, key, link=link, ell=ell, afl=afl, address=address)
 
 
+@lru_cache(maxsize=16384)
+def _identity(address: bytes) -> tuple[str, str, int, int, str]:
+    """(meter id, manufacturer, version, device type, medium) of an M+A address; cached like the DLL."""
+    device_type = address[7]
+    return (
+        meter_id_from_bytes(address[2:6]),
+        decode_manufacturer(address[0] | address[1] << 8),
+        address[6],
+        device_type,
+        medium_name(device_type),
+    )
+
+
 def _finish(
     work: _Work, pos: int, ci: int, key: KeySource, *, link: LinkLayer | None, ell: ExtendedLinkLayer | None,
     afl: AuthenticationLayer | None, address: bytes, wired_link: WiredLink | None = None,
@@ -245,28 +261,27 @@ def _finish(
         tpl, pos = parse_tpl(work.data, pos)
         if tpl.m_and_a is not None:
             address = tpl.m_and_a
-        meter_id = meter_id_from_bytes(address[2:6])
-        _open_tpl(work, tpl, tpl_pos, pos, afl=afl, address=address, meter_id=meter_id, key=key)
+        if tpl.config:
+            meter_id = _identity(address)[0]
+            _open_tpl(work, tpl, tpl_pos, pos, afl=afl, address=address, meter_id=meter_id, key=key)
     elif ci in MANUFACTURER_CIS:
         pos += 1
     else:
         raise UnknownCiError(f"unknown CI field {ci:#04x}", pos)
     payload = work.data[pos:]
     records, records_error = _records(tpl, payload, pos)
-    m_code = int.from_bytes(address[:2], "little")
-    device_type = address[7]
+    meter_id, manufacturer, version, device_type, medium = _identity(address)
     return Telegram(
         raw=work.raw,
         link=link,
         ell=ell,
         afl=afl,
         tpl=tpl,
-        meter_id=meter_id_from_bytes(address[2:6]),
-        manufacturer=link.manufacturer if link is not None and address is link.m_and_a
-        else decode_manufacturer(m_code),
-        version=address[6],
+        meter_id=meter_id,
+        manufacturer=manufacturer,
+        version=version,
         device_type=device_type,
-        medium=medium_name(device_type),
+        medium=medium,
         ci=ci,
         security_mode=0 if tpl is None else tpl.security_mode,
         encrypted=work.encrypted,
@@ -299,7 +314,7 @@ def parse_telegram(data: bytes, key: KeySource = None, *, link_crcs: bool = Fals
     ``key`` is one AES key for the telegram or a lookup by meter id; ``link_crcs=True`` means the
     frame still carries its format A or B CRCs. Raises only WMBusError subclasses.
     """
-    frame = bytes(data)
+    frame = data if type(data) is bytes else bytes(data)
     if not frame:
         raise TruncatedError("empty frame", 0)
     try:
