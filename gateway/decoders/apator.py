@@ -188,6 +188,7 @@ def _ultrimis_flags() -> FlagTable:
 
 ULTRIMIS = MeterDecoder(
     name="ultrimis",
+    aliases=("ultrimisv2",),
     matches=(Match("APA", 0x01, 0x16), Match("APA", 0x20, 0x16)),
     description="Apator Ultrimis (standard OMS records, 24-bit error flags)",
     error_flags=_ultrimis_flags(),

@@ -76,6 +76,7 @@ class MeterDecoder:
     tpl_bits: FlagTable | None = None  # meaning of the TPL status byte's manufacturer bits 5-7
     proprietary: ProprietaryPart | None = None
     medium: str | None = None  # when the meter's own device type is wrong
+    aliases: tuple[str, ...] = ()  # other names a meters file may use (e.g. the reference's driver names)
 
     def records_of(self, telegram: Telegram, draft: ReadingDraft) -> tuple[DataRecord, ...]:
         """The telegram's records; compact frames are expanded through their registered signatures."""

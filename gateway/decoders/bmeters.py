@@ -56,6 +56,7 @@ RFM_TX1 = MeterDecoder(
 )
 WATER = MeterDecoder(
     name="bmeters",
+    aliases=("hydrodigit", "iwmtx5"),
     matches=tuple(Match("BMT", device_type=kind) for kind in (0x06, 0x07, 0x16)),
     description="B Meters Hydrodigit / IWM-TX5 water meters (OMS records)",
 )

@@ -122,6 +122,7 @@ def _prios(telegram: Telegram, draft: ReadingDraft) -> None:
 
 IZAR = MeterDecoder(
     name="izar",
+    aliases=("izarv2",),
     matches=tuple(Match(maker, ci=_PRIOS_CIS) for maker in _MAKERS),
     description="Diehl IZAR radio (PRIOS scrambled frame, CI 0xA0-0xA7)",
     proprietary=_prios,
@@ -129,6 +130,7 @@ IZAR = MeterDecoder(
 )
 DIEHL_OMS = MeterDecoder(
     name="diehl",
+    aliases=("hydrus", "dme173", "sharky", "sharky774"),
     matches=tuple(Match(maker) for maker in _MAKERS),
     description="Diehl OMS meters (Hydrus, Altair, Sharky ...): standard records, latest closed period",
     latest_set_day=True,

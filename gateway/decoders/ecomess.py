@@ -23,6 +23,7 @@ LEAK_BITS = FlagTable(
 
 KADEN = MeterDecoder(
     name="ecomess",
+    aliases=("kadenwater", "picoflux"),
     matches=(
         *(Match(maker, 0x01, kind) for maker in ("KDN", "VIP") for kind in (0x06, 0x07)),
         *(Match("ECM", device_type=kind) for kind in (0x06, 0x07, 0x16)),

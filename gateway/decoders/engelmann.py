@@ -52,6 +52,7 @@ _WATER_TYPES = (0x06, 0x07, 0x16)
 
 FAW = MeterDecoder(
     name="engelmann_faw",
+    aliases=("engelmann", "engelmann-faw"),
     matches=tuple(Match("EFE", version, kind) for version in (0x00, 0x01, 0x02) for kind in _WATER_TYPES),
     description="Engelmann FAW water meter (OMS, compact frames)",
     error_flags=ERROR_FLAGS,

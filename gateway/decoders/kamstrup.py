@@ -112,6 +112,7 @@ def _info_codes(telegram: Telegram, draft: ReadingDraft) -> None:
 _WATER_TYPES = (0x06, 0x07, 0x15, 0x16)
 MULTICAL_21 = MeterDecoder(
     name="kamwater",
+    aliases=("multical21", "flowiq2200", "flowiq3100"),
     matches=tuple(Match(maker, device_type=kind) for maker in ("KAM", "KAW") for kind in _WATER_TYPES),
     description="Kamstrup MULTICAL 21 / flowIQ water meters (full and compact frames, info codes)",
     proprietary=_info_codes,
@@ -119,6 +120,7 @@ MULTICAL_21 = MeterDecoder(
 
 MULTICAL_HEAT = MeterDecoder(
     name="kamheat",
+    aliases=("multical302", "multical303", "multical403", "multical602", "multical603", "multical803"),
     matches=tuple(Match("KAM", device_type=kind) for kind in (0x04, 0x0A, 0x0B, 0x0C, 0x0D)),
     description="Kamstrup MULTICAL 302/303/403/602/603/803 heat meters (full and compact frames)",
     proprietary=_heat_errors,

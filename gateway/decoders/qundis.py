@@ -59,6 +59,7 @@ def _walk_by(telegram: Telegram, draft: ReadingDraft) -> None:
 
 Q_WATER = MeterDecoder(
     name="qwater",
+    aliases=("qwaterv2",),
     # Water device types (warm, water, hot, cold); Q water S radio modules say 0x37 (radio converter),
     # which Q heat shares, so those match by version.
     matches=(

@@ -30,9 +30,10 @@ class DecoderRegistry:
 
     def register(self, decoder: MeterDecoder) -> MeterDecoder:
         """Add ``decoder``; names must be unique."""
-        if decoder.name in self._by_name:
-            raise ValueError(f"decoder {decoder.name!r} registered twice")
-        self._by_name[decoder.name] = decoder
+        for name in (decoder.name, *decoder.aliases):
+            if name in self._by_name:
+                raise ValueError(f"decoder name {name!r} registered twice")
+            self._by_name[name] = decoder
         for match in decoder.matches:
             key = (match.manufacturer, match.version, match.device_type)
             candidates = self._index.setdefault(key, [])
@@ -42,7 +43,7 @@ class DecoderRegistry:
         return decoder
 
     def names(self) -> list[str]:
-        """Every decoder name, sorted."""
+        """Every name a meter may be given (decoders and their aliases), sorted."""
         return sorted(self._by_name)
 
     def named(self, name: str) -> MeterDecoder:

@@ -42,6 +42,7 @@ def _mk_radio(telegram: Telegram, draft: ReadingDraft) -> None:
 
 MK_RADIO = MeterDecoder(
     name="mkradio",
+    aliases=("mkradio3", "mkradio4"),
     matches=(
         Match("TCH", 0x74, 0x62, _CI_A2),
         Match("TCH", 0x74, 0x72, _CI_A2),

@@ -80,3 +80,12 @@ def test_compact_frame_with_unknown_signature_is_marked_unsupported() -> None:
     reading = decode_reading(parse_telegram(compact), AT)
     assert reading.total_m3 is None
     assert reading.unsupported is not None and "0xFEFE" in reading.unsupported
+
+
+def test_aliases_name_the_same_decoder() -> None:
+    telegram = parse_telegram(_frame("4468507856341274" + "62" + "A2" + "069F255900B0293100000003"))
+    assert "mkradio3" in decoder_names()
+    reading = decode_reading(telegram, AT, decoder="mkradio3")
+    assert reading.decoder == "mkradio"
+    assert reading.total_m3 == pytest.approx(13.8)
+    assert reading.target_m3 == pytest.approx(8.9)
