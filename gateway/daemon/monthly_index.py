@@ -125,10 +125,7 @@ class Cutoff:
 
     at: datetime  # aware, in the configured zone
     month: str  # "YYYY-MM"
-
-    @property
-    def at_s(self) -> float:
-        return self.at.timestamp()
+    at_s: float  # the same instant, seconds since the epoch
 
     def register_dates(self) -> tuple[date, date]:
         """The target dates that stamp a register taken at this cut-off (see docs/billing.md).
@@ -154,7 +151,7 @@ class BillingCalendar:
         """The cut-off that falls in calendar month ``year-month`` (it closes the month before)."""
         at = datetime(year, month, self.cutoff_day, tzinfo=self.tz)
         closed_year, closed_month = (year - 1, 12) if month == 1 else (year, month - 1)
-        return Cutoff(at=at, month=f"{closed_year:04d}-{closed_month:02d}")
+        return Cutoff(at=at, month=f"{closed_year:04d}-{closed_month:02d}", at_s=at.timestamp())
 
     def cutoff_for_month(self, month: str) -> Cutoff:
         """The cut-off that closes ``month`` ("2026-09" -> 2026-10-01 00:00 local)."""

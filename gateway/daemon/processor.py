@@ -295,9 +295,12 @@ class ReadingProcessor:
         return out
 
     def _grace_deadline_s(self) -> float | None:
-        if self._grace_month is None:
+        month = self._grace_month
+        if month is None:
             return None
-        return self.calendar.cutoff_for_month(self._grace_month).at_s + self._grace_s
+        last = self._last_cutoff
+        cutoff = last if last is not None and last.month == month else self.calendar.cutoff_for_month(month)
+        return cutoff.at_s + self._grace_s
 
     def _close(self, cutoff: Cutoff) -> list[Publication]:
         """A cut-off passed: every meter read before it gets a draft for the month it closes."""
