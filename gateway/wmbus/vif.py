@@ -324,9 +324,17 @@ def _duration(names: tuple[str, ...], nn: int) -> VifeEntry:
 def _combinable() -> tuple[VifeEntry, ...]:
     """Table 15 of EN 13757-3:2018 (combinable, "orthogonal" VIFE codes) and Table 16 (record errors)."""
     table = [_vife("reserved_vife")] * 128
+    # E00x xxxx: record error codes (slave to master; Table 16 of the 2013 edition). The 2018 edition
+    # gives 0x12-0x14 and 0x1D-0x1F meanings of their own and keeps 0x15-0x1C as error codes.
     for code in range(0x20):
         name = _RECORD_ERRORS.get(code, "reserved")
         table[code] = _vife("record_error", f"record_error_{name}")
+    table[0x12] = _vife("average")
+    table[0x13] = _vife("inverse_compact_profile")
+    table[0x14] = _vife("relative_deviation")
+    table[0x1D] = _vife("standard_conformant_data_content")
+    table[0x1E] = _vife("compact_profile_with_register")
+    table[0x1F] = _vife("compact_profile")
     for offset, name in enumerate(_PER):
         table[0x20 + offset] = _vife(name)
     table[0x39] = _vife("start_date_of", kind=Kind.DATETIME, unit="")

@@ -122,6 +122,9 @@ def test_fb_extension(code: int, quantity: str, unit: str, factor: float) -> Non
         (0x49, "upper_limit_exceed_count"),
         (0x4E, "date_of_last_begin_of_upper_limit_exceed"),
         (0x15, "record_error_no_data_available"),
+        (0x18, "record_error"),
+        (0x12, "average"),
+        (0x1F, "compact_profile"),
         (0x7E, "future_value"),
     ],
 )
