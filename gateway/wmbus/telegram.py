@@ -15,7 +15,7 @@ from functools import lru_cache
 from gateway.wmbus import security
 from gateway.wmbus.afl import AFL_CI, AuthenticationLayer, parse_afl
 from gateway.wmbus.dll import DLL_HEADER_SIZE, LinkLayer, meter_id_from_bytes, parse_dll
-from gateway.wmbus.ell import ELL_CIS, PAYLOAD_CRC_SIZE, EllEncryption, ExtendedLinkLayer, parse_ell
+from gateway.wmbus.ell import ELL_CIS, PAYLOAD_CRC_SIZE, EllCi, EllEncryption, ExtendedLinkLayer, parse_ell
 from gateway.wmbus.errors import (
     CrcError,
     DecryptionError,
@@ -340,6 +340,8 @@ def peek_address(data: bytes) -> tuple[str, str, int, int]:
         return meter_id_from_bytes(id_bytes), decode_manufacturer(m_code), version, device_type
     link = parse_dll(frame)
     pos = DLL_HEADER_SIZE
+    if len(frame) >= pos + 11 and frame[pos] in (EllCi.ADDRESSED, EllCi.ADDRESSED_SESSION):
+        return _identity(bytes(frame[pos + 3 : pos + 11]))[:4]
     if len(frame) >= pos + 13 and frame[pos] in TPL_CIS and TPL_CIS[frame[pos]][0] is HeaderKind.LONG:
         tpl = parse_tpl(frame, pos)[0]
         assert tpl.meter_id is not None and tpl.manufacturer is not None

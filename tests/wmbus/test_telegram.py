@@ -17,6 +17,7 @@ from gateway.wmbus.errors import (
 from gateway.wmbus.phl import add_format_a_crcs, add_format_b_crcs
 from gateway.wmbus.telegram import Telegram, parse_telegram, peek_address
 from tests.vectors import Vector, all_vectors, radio_vectors
+from tests.wmbus.builders import encrypt_ell
 
 OTHER_KEY = bytes(range(16))
 
@@ -198,3 +199,38 @@ def test_ell_payload_crc_is_checked_when_not_encrypted() -> None:
     with pytest.raises(CrcError):
         parse_telegram(bytes(frame))
     assert frame[17] | frame[18] << 8 != crc16(bytes(frame[19:]))
+
+
+def _with_ell_address(vector: Vector, ci: int) -> bytes:
+    """Turn an ELL I vector (0x8C) into ELL III (0x8E) or ELL IV (0x8F, plaintext with its payload CRC)
+    whose address names another meter, as a radio converter sends it."""
+    frame = vector.telegram[: vector.telegram[0] + 1]
+    address = bytes.fromhex("2d2c78563412") + b"\x1b\x16"  # KAM, id 12345678, version 0x1b, cold water
+    rest = frame[13:]
+    if ci == 0x8F:
+        rest = crc16(rest).to_bytes(2, "little") + rest
+        header = bytes((ci,)) + frame[11:13] + address + (1 << 29).to_bytes(4, "little")
+    else:
+        header = bytes((ci,)) + frame[11:13] + address
+    body = frame[1:10] + header + rest
+    return bytes((len(body),)) + body
+
+
+@pytest.mark.parametrize("ci", [0x8E, 0x8F])
+def test_ell_with_address_names_the_meter(ci: int) -> None:
+    vector = next(
+        v for v in radio_vectors()
+        if v.telegram[10] == 0x8C and v.telegram[13] == 0x7A and v.telegram[17] & 0x1F == 0 and not v.key
+    )
+    plain = parse_telegram(vector.telegram)
+    frame = _with_ell_address(vector, ci)
+    telegram = parse_telegram(frame)
+    assert (telegram.meter_id, telegram.manufacturer, telegram.medium) == ("12345678", "KAM", "cold_water")
+    assert telegram.link is not None and telegram.link.meter_id == plain.meter_id
+    assert telegram.payload == plain.payload
+    assert peek_address(frame) == ("12345678", "KAM", 0x1B, 0x16)
+    if ci == 0x8F:
+        sent = encrypt_ell(frame, OTHER_KEY)
+        assert parse_telegram(sent, OTHER_KEY).payload == plain.payload
+        with pytest.raises(KeyMissingError):
+            parse_telegram(sent)
