@@ -21,7 +21,7 @@ from gateway.daemon.monthly_index import (
     interpolate,
 )
 from gateway.daemon.processor import Publication, ReadingProcessor
-from gateway.daemon.state import StateStore
+from gateway.daemon.state import ProvisionedMeter, StateStore
 from gateway.reading import Reading
 
 ROME = ZoneInfo("Europe/Rome")
@@ -277,14 +277,21 @@ def test_dst_months_have_their_true_length(tmp_path: Path, month: str, hours: in
     assert indexes[month]["consumption_m3"] == pytest.approx(0.1 * hours, abs=0.002)
 
 
-def test_meter_without_readings_gets_no_index(processor: ReadingProcessor) -> None:
+def test_provisioned_meter_without_readings_gets_no_index(processor: ReadingProcessor) -> None:
+    created = datetime(2026, 9, 1, tzinfo=UTC)
+    processor.store.add_meter(ProvisionedMeter("00000006"), created=created)
+    processor.store.add_meter(ProvisionedMeter("00000007"), created=created)
     start = datetime(2026, 9, 20, tzinfo=UTC)
     pubs = feed(
         processor, "00000006", linear(start, 1.0, 0.1), start, datetime(2026, 10, 2, tzinfo=UTC),
         timedelta(hours=2),
     )
-    assert {pub.meter_id for pub in pubs if pub.kind == "monthly"} == {"00000006"}
+    pubs += processor.tick(datetime(2026, 10, 20, tzinfo=UTC))
+    assert {(pub.meter_id, pub.month) for pub in pubs if pub.kind == "monthly"} == {("00000006", "2026-09")}
     assert processor.store.monthly_indexes(meter_id="00000007") == []
+    coverage = processor.coverage_report(datetime(2026, 10, 20, tzinfo=UTC))
+    assert (coverage["provisioned"], coverage["read"], coverage["indexed"]) == (2, 1, 1)
+    assert coverage["missing"] == ["00000007"]
 
 
 def test_estimated_is_upgraded_to_actual_with_a_revision(processor: ReadingProcessor) -> None:
