@@ -139,7 +139,8 @@ def _na1(telegram: Telegram, draft: ReadingDraft) -> None:
     draft.extra["historic_age_h"] = age_h
     draft.extra["frame_status"] = " ".join(NA1_FRAME.apply(frame_status, draft, width=2)) or "OK"
     draft.extra["current_status"] = " ".join(NA1_STATUS.apply(plain[14], draft, width=2)) or "OK"
-    draft.extra["historic_status_raw"] = plain[15]
+    # Historic flags describe the last period: reported, never raised as alarms.
+    draft.extra["historic_status"] = " ".join(NA1_STATUS.labels(plain[15])) or "OK"
 
 
 AT_WMBUS_16 = MeterDecoder(

@@ -77,6 +77,7 @@ class MeterDecoder:
     proprietary: ProprietaryPart | None = None
     medium: str | None = None  # when the meter's own device type is wrong
     aliases: tuple[str, ...] = ()  # other names a meters file may use (e.g. the reference's driver names)
+    records_valid: Callable[[Telegram], bool] | None = None  # False: the records are the maker's own bytes
 
     def records_of(self, telegram: Telegram, draft: ReadingDraft) -> tuple[DataRecord, ...]:
         """The telegram's records; compact frames are expanded through their registered signatures."""
@@ -100,6 +101,8 @@ class MeterDecoder:
     def decode(self, telegram: Telegram, draft: ReadingDraft) -> None:
         """Fill ``draft`` from the telegram: standard records first, then the proprietary part."""
         records = self.records_of(telegram, draft)
+        if self.records_valid is not None and not self.records_valid(telegram):
+            records = ()
         draft.records = records
         draft.latest_set_day = self.latest_set_day
         apply_fields(records, self.fields, draft)

@@ -28,8 +28,12 @@ def _bcd(value: int) -> int:
     return (value >> 4) * 10 + (value & 0x0F)
 
 
+def _is_obfuscated(telegram: Telegram) -> bool:
+    return telegram.tpl is not None and telegram.tpl.config == _RFM_TX1_CONFIG
+
+
 def _rfm_tx1(telegram: Telegram, draft: ReadingDraft) -> None:
-    if telegram.tpl is None or telegram.tpl.config != _RFM_TX1_CONFIG:
+    if not _is_obfuscated(telegram):
         return  # newer RFM-TX1 firmware sends standard records
     data = telegram.payload
     access = telegram.access_number or 0
@@ -53,6 +57,7 @@ RFM_TX1 = MeterDecoder(
     matches=(Match("BMT", 0x05, 0x07),),
     description="B Meters RFM-TX1 (obfuscated total in old firmware, else OMS records)",
     proprietary=_rfm_tx1,
+    records_valid=lambda telegram: not _is_obfuscated(telegram),
 )
 WATER = MeterDecoder(
     name="bmeters",

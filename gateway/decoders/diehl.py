@@ -35,18 +35,18 @@ _MAKERS = ("DME", "HYD", "SAP", "EWT", "SPL")
 ALARM_BITS = FlagTable(
     "alarms",
     (
-        Flag(0x800000, "general_alarm"),
-        Flag(0x008000, "leakage", Alarm.LEAK),
-        Flag(0x004000, "leakage_previously"),
-        Flag(0x002000, "meter_blocked", Alarm.METER_ERROR),
-        Flag(0x000080, "back_flow", Alarm.BACKFLOW),
-        Flag(0x000040, "underflow"),
-        Flag(0x000020, "overflow", Alarm.OVERFLOW),
-        Flag(0x000010, "submarine"),
-        Flag(0x000008, "sensor_fraud", Alarm.TAMPER),
-        Flag(0x000004, "sensor_fraud_previously"),
-        Flag(0x000002, "mechanical_fraud", Alarm.TAMPER),
-        Flag(0x000001, "mechanical_fraud_previously"),
+        Flag(0x800000, "GENERAL_ALARM"),
+        Flag(0x008000, "LEAKAGE", Alarm.LEAK),
+        Flag(0x004000, "LEAKAGE_PREVIOUSLY"),
+        Flag(0x002000, "METER_BLOCKED", Alarm.METER_ERROR),
+        Flag(0x000080, "BACK_FLOW", Alarm.BACKFLOW),
+        Flag(0x000040, "UNDERFLOW"),
+        Flag(0x000020, "OVERFLOW", Alarm.OVERFLOW),
+        Flag(0x000010, "SUBMARINE"),
+        Flag(0x000008, "SENSOR_FRAUD", Alarm.TAMPER),
+        Flag(0x000004, "SENSOR_FRAUD_PREVIOUSLY"),
+        Flag(0x000002, "MECHANICAL_FRAUD", Alarm.TAMPER),
+        Flag(0x000001, "MECHANICAL_FRAUD_PREVIOUSLY"),
     ),
 )
 
@@ -117,7 +117,11 @@ def _prios(telegram: Telegram, draft: ReadingDraft) -> None:
     draft.extra["remaining_battery_life_y"] = (frame[12] & 0x1F) / 2
     draft.extra["transmit_period_s"] = 1 << ((frame[11] & 0x0F) + 2)
     labels = ALARM_BITS.apply(int.from_bytes(frame[11:14], "big") & 0x80E0FF, draft, width=6)
-    draft.extra["current_alarms"] = ",".join(labels) or "no_alarm"
+    names = [label.lower() for label in labels if label != "GENERAL_ALARM"]
+    current = [name for name in names if not name.endswith("_previously")]
+    previous = [name.removesuffix("_previously") for name in names if name.endswith("_previously")]
+    draft.extra["current_alarms"] = ",".join(current) or "no_alarm"
+    draft.extra["previous_alarms"] = ",".join(previous) or "no_alarm"
 
 
 IZAR = MeterDecoder(

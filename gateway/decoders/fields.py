@@ -152,7 +152,7 @@ def _store(draft: ReadingDraft, row: Field, raw: object) -> None:
             draft.meter_datetime = as_datetime(value)
         else:
             setattr(draft, row.name, as_number(value))
-    elif row.name not in draft.extra:
+    elif row.name not in draft.extra and value is not None:
         draft.extra[row.name] = _json(value)
 
 

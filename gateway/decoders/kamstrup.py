@@ -60,6 +60,7 @@ INFO_CODES_32 = FlagTable(
         Flag(0x0080, "FLOW_ABOVE_Q4", Alarm.OVERFLOW),
         Flag(0x0200, "NO_CONSUMPTION"),
     ),
+    unknown_prefix="ERROR_FLAGS",
 )
 
 

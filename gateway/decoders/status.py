@@ -39,10 +39,22 @@ class FlagTable:
 
     name: str
     flags: tuple[Flag, ...]
+    unknown_prefix: str | None = None  # name set bits no flag covers as PREFIX_<hex> (else ignore them)
+
+    def labels(self, word: int) -> list[str]:
+        """The maker's names of the flags set in ``word``."""
+        labels = [flag.label for flag in self.flags if flag.is_set(word)]
+        if self.unknown_prefix is not None:
+            covered = 0
+            for flag in self.flags:
+                covered |= flag.mask
+            if word & ~covered:
+                labels.append(f"{self.unknown_prefix}_{word & ~covered:X}")
+        return labels
 
     def apply(self, word: int, draft: ReadingDraft, *, width: int = 4) -> list[str]:
         """Raise the alarms of the set flags and note the raw word; return the labels that are set."""
-        labels = [flag.label for flag in self.flags if flag.is_set(word)]
+        labels = self.labels(word)
         for flag in self.flags:
             if flag.alarm is not None and flag.is_set(word):
                 draft.alarms.add(flag.alarm)
