@@ -329,6 +329,8 @@ def parse_records(payload: bytes, base_offset: int = 0) -> tuple[DataRecord, ...
 
     The error raised is a ``PartialRecordError`` carrying the complete records before the broken one.
     """
+    if type(payload) is not bytes:
+        payload = bytes(payload)  # headers are dictionary keys, records keep immutable bytes
     records: list[DataRecord] = []
     append = records.append
     layouts = _LAYOUTS

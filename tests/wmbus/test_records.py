@@ -235,6 +235,13 @@ def test_partial_records_are_kept_on_error() -> None:
     assert info.value.offset == 18
 
 
+def test_bytearray_and_memoryview_payloads() -> None:
+    payload = bytes.fromhex("041301000000")
+    for variant in (bytearray(payload), memoryview(payload)):
+        (record,) = parse_records(variant)  # type: ignore[arg-type]
+        assert record.raw == payload and type(record.raw) is bytes
+
+
 def test_records_are_frozen_values() -> None:
     record = one("041301000000")
     with pytest.raises(AttributeError):
