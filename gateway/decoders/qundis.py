@@ -1,18 +1,21 @@
-"""Qundis (QDS) Q water 5.5 / Q water 5.5 S: OMS records or the proprietary walk-by block (0x0D 0xFF 0x5F).
+"""Qundis (QDS) Q water 5.5 / Q water 5.5 S and Q heat 5.5: OMS records or the proprietary walk-by block.
 
-Format facts (public: wmbusmeters src/driver_qwater.cc and drivers/src/qwaterv2 tests): standard telegrams
-send the set day in storage 1 (yearly due date) and the last month end in storage 17, each with a type G
-date; the most recent is the billing target. Walk-by telegrams (CI 0x78) carry one 53-byte record
-(DIF 0x0D, VIF 0xFF 0x5F) holding at bytes 12-15 the current volume (8 BCD digits, litres), 16-17 the
-due date (type G), 18-21 its volume (BCD), 22-23 the month-end date (type G), 24-27 its volume (BCD).
+Format facts (public: wmbusmeters src/driver_qwater.cc, src/driver_qheat.cc, drivers/src/qwaterv2 and
+qheatv2 tests): standard telegrams send the set day in storage 1 (yearly due date) and the last month
+end in storage 17, each with a type G date; the most recent is the billing target. Walk-by telegrams
+(CI 0x78) carry one 53-byte record (DIF 0x0D, VIF 0xFF 0x5F) holding at bytes 12-15 the current register
+(8 BCD digits), 16-17 the due date (type G), 18-21 its register, 22-23 the month-end date, 24-27 its
+register: litres for water meters, units of 0.1 kWh for heat meters. Radio converters say device type
+0x37; the enhanced-identification record (07 79: id, manufacturer, version, type) names the real one.
 """
 
 from __future__ import annotations
 
 from datetime import date
 
-from gateway.decoders.base import Match, MeterDecoder
+from gateway.decoders.base import WATER_FIELDS, Match, MeterDecoder
 from gateway.decoders.draft import ReadingDraft
+from gateway.decoders.fields import Direction, Field
 from gateway.wmbus.records import DataRecord
 from gateway.wmbus.telegram import Telegram
 
@@ -20,12 +23,13 @@ _WALK_BY_SIZE = 53
 _WALK_BY_VIFE = 0x5F
 _DUE_STORAGE = 1
 _MONTH_END_STORAGE = 17
+_HEAT_TYPES = frozenset({0x04, 0x0C, 0x0D})
 
 
-def bcd_litres(data: bytes) -> float | None:
-    """Little-endian packed BCD litres as m3 (None when a nibble is not a decimal digit)."""
+def bcd_digits(data: bytes) -> int | None:
+    """Little-endian packed BCD as an integer (None when a nibble is not a decimal digit)."""
     digits = data[::-1].hex()
-    return int(digits) / 1000 if digits.isdigit() else None
+    return int(digits) if digits.isdigit() else None
 
 
 def type_g_date(data: bytes) -> date | None:
@@ -45,31 +49,55 @@ def _walk_by_block(records: tuple[DataRecord, ...]) -> bytes | None:
     return None
 
 
+def _device_type(telegram: Telegram, records: tuple[DataRecord, ...]) -> int:
+    for record in records:
+        if record.quantity != "enhanced_identification" or record.dif & 0x0F != 0x07:
+            continue
+        value = record.value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return (value >> 56) & 0xFF  # id (4), manufacturer (2), version, type: type is the top byte
+        if isinstance(value, bytes) and len(value) == 8:
+            return value[7]
+    return telegram.device_type
+
+
 def _walk_by(telegram: Telegram, draft: ReadingDraft) -> None:
-    block = _walk_by_block(telegram.records)
+    block = _walk_by_block(draft.records)
     if block is None:
         return  # a standard telegram: the field table has read it
     if len(block) != _WALK_BY_SIZE:
         draft.mark_unsupported(f"Qundis walk-by record of {len(block)} bytes, expected {_WALK_BY_SIZE}")
         return
-    draft.total_m3 = bcd_litres(block[12:16])
-    draft.offer_set_day(_DUE_STORAGE, bcd_litres(block[18:22]), type_g_date(block[16:18]))
-    draft.offer_set_day(_MONTH_END_STORAGE, bcd_litres(block[24:28]), type_g_date(block[22:24]))
+    current, due, month_end = (bcd_digits(block[i : i + 4]) for i in (12, 18, 24))
+    due_date, month_end_date = type_g_date(block[16:18]), type_g_date(block[22:24])
+    if _device_type(telegram, draft.records) in _HEAT_TYPES:
+        draft.medium = "heat"
+        for name, value in (
+            ("total_energy_consumption_kwh", current),
+            ("last_year_energy_consumption_kwh", due),
+            ("last_month_energy_consumption_kwh", month_end),
+        ):
+            draft.extra[name] = None if value is None else value / 10
+        draft.extra["last_year_date"] = None if due_date is None else due_date.isoformat()
+        draft.extra["last_month_date"] = None if month_end_date is None else month_end_date.isoformat()
+        return
+    draft.total_m3 = None if current is None else current / 1000
+    draft.offer_set_day(_DUE_STORAGE, None if due is None else due / 1000, due_date)
+    draft.offer_set_day(_MONTH_END_STORAGE, None if month_end is None else month_end / 1000, month_end_date)
 
 
-Q_WATER = MeterDecoder(
-    name="qwater",
-    aliases=("qwaterv2",),
-    # Water device types (warm, water, hot, cold); Q water S radio modules say 0x37 (radio converter),
-    # which Q heat shares, so those match by version.
-    matches=(
-        *(Match("QDS", device_type=kind) for kind in (0x06, 0x07, 0x15, 0x16)),
-        Match("QDS", 0x33, 0x37),
-        Match("QDS", 0x35, 0x37),
+QUNDIS = MeterDecoder(
+    name="qundis",
+    aliases=("qwater", "qwaterv2", "qheat", "qheatv2"),
+    matches=tuple(Match("QDS", device_type=kind) for kind in (0x04, 0x06, 0x07, 0x0C, 0x15, 0x16, 0x37)),
+    description="Qundis Q water 5.5 / Q heat 5.5 (OMS records or the walk-by block), latest closed period",
+    fields=(
+        *WATER_FIELDS,
+        Field("last_month_energy_consumption_kwh", "energy", storage=17, direction=Direction.PLAIN),
+        Field("last_year_energy_consumption_kwh", "energy", storage=1, direction=Direction.PLAIN),
     ),
-    description="Qundis Q water 5.5 (OMS records or the walk-by block), latest closed period as target",
     latest_set_day=True,
     proprietary=_walk_by,
 )
 
-DECODERS = (Q_WATER,)
+DECODERS = (QUNDIS,)

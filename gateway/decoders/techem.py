@@ -5,13 +5,15 @@ is ``[0] ?, [1:3] date of the last period (LE: day bits 0-4, month 5-8, year-200
 the last period (LE, 0.1 m3), [5:7] current date (day bits 4-8, month 9-12; no year), [7:9] volume
 consumed since (LE, 0.1 m3)``. The index is last period + since; the last period is the set-day value.
 MK Radio 4a (CI 0x72, standard records) and WEH-coded Techem meters follow OMS and need no code here.
+Techem heat meters use the same two-period layout with energy (public: src/driver_compact5.cc,
+src/driver_vario451.cc): Compact V counts kWh, Vario 4 type 4.5.1 counts MJ.
 """
 
 from __future__ import annotations
 
 from datetime import date
 
-from gateway.decoders.base import Match, MeterDecoder
+from gateway.decoders.base import Match, MeterDecoder, ProprietaryPart
 from gateway.decoders.draft import ReadingDraft
 from gateway.wmbus.telegram import Telegram
 
@@ -40,6 +42,38 @@ def _mk_radio(telegram: Telegram, draft: ReadingDraft) -> None:
     draft.extra["current_month_day"] = f"{(current >> 9) & 0x0F:02d}-{(current >> 4) & 0x1F:02d}"
 
 
+def _heat(unit_kwh: float) -> ProprietaryPart:
+    def decode(telegram: Telegram, draft: ReadingDraft) -> None:
+        data = telegram.payload
+        if len(data) < 9:
+            draft.mark_unsupported(f"Techem payload of {len(data)} bytes, need 9")
+            return
+        previous = int.from_bytes(data[3:5], "little") * unit_kwh
+        current = int.from_bytes(data[7:9], "little") * unit_kwh
+        draft.extra["total_energy_consumption_kwh"] = round(previous + current, 6)
+        draft.extra["previous_kwh"] = round(previous, 6)
+        draft.extra["current_kwh"] = round(current, 6)
+
+    return decode
+
+
+COMPACT_V = MeterDecoder(
+    name="compact5",
+    matches=tuple(
+        Match("TCH", version, kind, _CI_A2)
+        for version, kind in ((0x45, 0x04), (0x45, 0xC3), (0x22, 0x43), (0x45, 0x43), (0x39, 0x43))
+    ),
+    description="Techem Compact V heat meter (proprietary CI 0xA2 frame, kWh)",
+    proprietary=_heat(1.0),
+    medium="heat",
+)
+VARIO_451 = MeterDecoder(
+    name="vario451",
+    matches=(Match("TCH", 0x27, 0x04, _CI_A2), Match("TCH", 0x27, 0xC3, _CI_A2)),
+    description="Techem Vario 4 type 4.5.1 heat meter (proprietary CI 0xA2 frame, MJ)",
+    proprietary=_heat(1 / 3.6),
+    medium="heat",
+)
 MK_RADIO = MeterDecoder(
     name="mkradio",
     aliases=("mkradio3", "mkradio4"),
@@ -55,4 +89,4 @@ MK_RADIO = MeterDecoder(
     proprietary=_mk_radio,
 )
 
-DECODERS = (MK_RADIO,)
+DECODERS = (MK_RADIO, COMPACT_V, VARIO_451)
