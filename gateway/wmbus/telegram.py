@@ -34,6 +34,7 @@ from gateway.wmbus.records import DataRecord, parse_records
 from gateway.wmbus.tpl import MANUFACTURER_CIS, TPL_CIS, HeaderKind, SecurityMode, TransportLayer, parse_tpl
 from gateway.wmbus.wired import WiredLink, is_long_frame, parse_long_frame
 
+# Meter id (8 characters as printed) -> AES key, or None when unknown; it must not raise (use dict.get).
 KeyLookup = Callable[[str], bytes | None]
 KeySource = bytes | KeyLookup | None
 
