@@ -269,7 +269,7 @@ def test_dst_months_have_their_true_length(tmp_path: Path, month: str, hours: in
     profile = linear(start, 1000.0, 2.4)  # 0.1 m3 an hour
     pubs = feed(
         processor, "00000005", profile, start, closing.at.astimezone(UTC) + timedelta(days=1),
-        timedelta(minutes=30), register="end",
+        timedelta(hours=2), register="end",
     )
     indexes = {item["month"]: item for item in monthly(pubs)}
     assert indexes[month]["source"] == "actual"

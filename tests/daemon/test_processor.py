@@ -89,7 +89,8 @@ def test_monthly_and_event_payloads_have_the_documented_keys(tmp_path: Path) -> 
 
 def test_a_restart_loses_nothing_and_changes_nothing(tmp_path: Path) -> None:
     readings = list(fleet(START, END, STEP))
-    whole = billing(run(ReadingProcessor(StateStore(tmp_path / "whole.db"), tz=ROME), readings))
+    reference = ReadingProcessor(StateStore(tmp_path / "whole.db"), tz=ROME, autocommit=False)
+    whole = billing(run(reference, readings))
     path = tmp_path / "split.db"
     split: list[Publication] = []
     for part in (readings[:350], readings[350:750], readings[750:]):  # restarts mid-month and over cut-offs
@@ -102,7 +103,8 @@ def test_a_restart_loses_nothing_and_changes_nothing(tmp_path: Path) -> None:
 def test_a_crash_before_commit_replays_to_the_same_result(tmp_path: Path) -> None:
     """Uncommitted work is lost in a crash; processing the same readings again gives the same events."""
     readings = list(fleet(START, END, STEP))
-    whole = billing(run(ReadingProcessor(StateStore(tmp_path / "whole.db"), tz=ROME), readings))
+    reference = ReadingProcessor(StateStore(tmp_path / "whole.db"), tz=ROME, autocommit=False)
+    whole = billing(run(reference, readings))
     path = tmp_path / "crash.db"
     processor = ReadingProcessor(StateStore(path), BillingSettings(), ROME, autocommit=False)
     acknowledged = billing(run(processor, readings[:450]))
