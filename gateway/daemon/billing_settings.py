@@ -17,6 +17,7 @@ class BillingSettings:
     interpolation_span_h: float = 72.0  # max gap between the readings bracketing a cut-off
     publish_grace_h: float = 6.0  # wait this long after a cut-off for the meter's own register
     open_months: int = 2  # closed months that still accept late data (revisions)
+    estimate_max_age_days: float = 92.0  # no estimated index from a reading older than this at the cut-off
     register_tolerance_m3: float = 0.005  # slack when checking a register against the readings around it
     quiet_hour_h: float = 1.0  # no consumption over this long breaks a continuous-flow run
     continuous_flow_h: float = 24.0  # consumption without a quiet hour for this long raises

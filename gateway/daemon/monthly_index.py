@@ -214,7 +214,12 @@ def best_index(
         return IndexCandidate(register.value_m3, IndexSource.ACTUAL, 0.0, (register.to_json(),))
     if before is None:
         return None
-    if after is not None and after.at_s - before.at_s <= interpolation_span_s:
+    # A lower register after the cut-off is another meter (replaced) or a rollover: no line to draw.
+    if (
+        after is not None
+        and after.at_s - before.at_s <= interpolation_span_s
+        and after.total_m3 >= before.total_m3
+    ):
         value = interpolate(before, after, cutoff_s)
         age = max(cutoff_s - before.at_s, after.at_s - cutoff_s)
         return IndexCandidate(

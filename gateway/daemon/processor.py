@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.daemon.anomalies import AnomalyDetector, AnomalyState
-from gateway.daemon.billing_settings import HOUR_S, BillingSettings
+from gateway.daemon.billing_settings import DAY_S, HOUR_S, BillingSettings
 from gateway.daemon.coverage import compute_coverage
 from gateway.daemon.events import Event, EventName, EventState, alarm_transitions
 from gateway.daemon.monthly_index import (
@@ -303,11 +303,19 @@ class ReadingProcessor:
         return cutoff.at_s + self._grace_s
 
     def _close(self, cutoff: Cutoff) -> list[Publication]:
-        """A cut-off passed: every meter read before it gets a draft for the month it closes."""
+        """A cut-off passed: every meter read before it gets a draft for the month it closes.
+
+        Only provisioned meters when any are (the head-end, with none, closes every meter it heard),
+        and only meters heard within ``estimate_max_age_days``.
+        """
         out: list[Publication] = []
         cutoff_s = cutoff.at_s
+        provisioned = self.store.meter_ids()
+        oldest_s = cutoff_s - self.settings.estimate_max_age_days * DAY_S
         for state in self._states.values():
-            if state.last is None or state.draft(cutoff.month) is not None:
+            if state.last is None or state.last.at_s < oldest_s or state.draft(cutoff.month) is not None:
+                continue
+            if provisioned and state.meter_id not in provisioned:
                 continue
             before = state.last if state.last.at_s < cutoff_s else None
             out.extend(self._add_draft(state, MonthDraft(cutoff.month, cutoff_s, before=before)))

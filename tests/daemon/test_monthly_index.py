@@ -154,6 +154,14 @@ def test_best_index_prefers_register_then_interpolation_then_estimate() -> None:
     assert best_index(cutoff_s, None, after, None, span_s) is None
 
 
+def test_no_interpolation_across_a_replaced_meter() -> None:
+    cutoff_s = 1_000_000.0
+    before, after = Sample(cutoff_s - 3600, 900.0), Sample(cutoff_s + 3600, 0.5)
+    candidate = best_index(cutoff_s, before, after, None, 72 * 3600.0)
+    assert candidate is not None and candidate.source is IndexSource.ESTIMATED
+    assert candidate.index_m3 == 900.0
+
+
 def test_interpolate_is_linear() -> None:
     assert interpolate(Sample(0, 1.0), Sample(100, 2.0), 25) == pytest.approx(1.25)
 

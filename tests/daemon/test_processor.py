@@ -11,7 +11,7 @@ import pytest
 
 from gateway.daemon.billing_settings import BillingSettings
 from gateway.daemon.processor import Publication, ReadingProcessor
-from gateway.daemon.state import StateStore
+from gateway.daemon.state import ProvisionedMeter, StateStore
 from gateway.reading import Alarm, Reading
 
 ROME = ZoneInfo("Europe/Rome")
@@ -179,3 +179,25 @@ def test_tick_publishes_after_the_grace_without_any_reading(tmp_path: Path) -> N
     assert (pub.kind, pub.month, pub.payload["source"]) == ("monthly", "2026-09", "estimated")
     assert processor.tick(cutoff + timedelta(hours=7)) == []
     assert processor.clock == cutoff + timedelta(hours=7)
+
+
+def test_only_provisioned_meters_heard_lately_get_an_index(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state.db")
+    store.add_meter(ProvisionedMeter("00000001"), created=START)
+    store.add_meter(ProvisionedMeter("00000002"), created=START)
+    processor = ReadingProcessor(store, BillingSettings(estimate_max_age_days=40), ROME)
+    readings = [
+        Reading("00000001", "KAM", "test", "water", datetime(2026, 9, 25, tzinfo=UTC), total_m3=1.0),
+        Reading("00000002", "KAM", "test", "water", datetime(2026, 9, 25, tzinfo=UTC), total_m3=2.0),
+        Reading("00000009", "KAM", "test", "water", datetime(2026, 9, 25, tzinfo=UTC), total_m3=9.0),
+        Reading("00000001", "KAM", "test", "water", datetime(2026, 12, 5, tzinfo=UTC), total_m3=1.5),
+    ]
+    pubs = run(processor, readings)
+    monthly = [(pub.meter_id, pub.month, pub.payload["source"]) for pub in pubs if pub.kind == "monthly"]
+    # 9 is not ours; for 2026-11 the last readings are over 40 days old at the cut-off: no estimate.
+    assert monthly == [
+        ("00000001", "2026-09", "estimated"),
+        ("00000002", "2026-09", "estimated"),
+        ("00000001", "2026-10", "estimated"),
+        ("00000002", "2026-10", "estimated"),
+    ]
