@@ -1,7 +1,7 @@
 """A meter's transmit cadence, learned from the gaps between its receptions and robust to lost frames.
 
 Lost frames only lengthen gaps, to whole multiples of the true interval. So the interval is the largest
-candidate (a short gap divided by 1-4) that explains most recent gaps as integer multiples of itself; the
+candidate (a short gap divided by 1-4) that explains most recent gaps as small multiples of itself; the
 delivery ratio is heard frames over transmissions those multiples imply. A meter without such a cadence
 (random intervals) falls back to its mean gap with full delivery, which expects no more than it heard.
 """
@@ -15,9 +15,11 @@ RING_GAPS = 16
 _TOLERANCE = 0.2  # share of the interval a gap may sit off a multiple (OMS meters randomise their timing)
 _EXPLAINED_SHARE = 0.75
 _DIVISORS = (1, 2, 3, 4)
-_LONG_RUN_WEIGHT = 0.05  # per estimate (every few gaps): the long-run delivery spans about 80 gaps
+_MAX_MULTIPLE = 8  # beyond this, a tolerance of a fifth of the interval would fit a too-short interval
+_LONG_RUN_WEIGHT = 0.1  # per estimate (every 8 gaps): the long-run delivery spans about 80 gaps
 _MIN_DELIVERY = 0.05
 _SLACK_DECAY = 0.9  # per estimate
+_REESTIMATE_EVERY = 8  # gaps; the estimate is the costly part of a frame, the cadence changes slowly
 
 
 class MeterCadence:
@@ -74,7 +76,7 @@ class MeterCadence:
         self._fresh += 1
         # A longer gap than any recent one widens the meter's slack at once (a meter slowing down at night).
         self.longest_gap_s = max(self.longest_gap_s, gap)
-        if self._count <= 4 or self._fresh >= 4:
+        if self._fresh >= _REESTIMATE_EVERY or self._count in (2, 4):
             self._estimate(repeat_gap_s)
         return True
 
@@ -112,7 +114,7 @@ def fold_interval(sorted_gaps: list[float], floor_s: float) -> tuple[float, floa
         per_transmission: list[float] = []
         for gap in sorted_gaps:
             k = round(gap / interval)
-            if k >= 1 and abs(gap - k * interval) <= _TOLERANCE * interval:
+            if 1 <= k <= _MAX_MULTIPLE and abs(gap - k * interval) <= _TOLERANCE * interval:
                 multiples.append(k)
                 per_transmission.append(gap / k)
         if len(multiples) >= _EXPLAINED_SHARE * count:

@@ -46,9 +46,9 @@ class HealthSettings:
     """...judged only after this many frames with RSSI on the source."""
     heal_verify_min_s: float = 60.0
     """After a heal step, wait at least this long for frames before escalating."""
-    heal_verify_expected_frames: float = 5.0
+    heal_verify_expected_frames: float = 3.0
     """...and long enough for this many expected frames,"""
-    heal_verify_max_s: float = 3600.0
+    heal_verify_max_s: float = 86_400.0
     """...but never longer than this."""
     heal_rounds: int = 2
     """Full passes over the ladder before giving up."""

@@ -29,9 +29,11 @@ class RateWindow:
 
     def add(self, at: float) -> None:
         index = int(at // self._width_s)
-        self._advance(index)
-        assert self._head is not None
-        if index > self._head - len(self._counts):
+        head = self._head
+        if head is None or index > head:
+            self._advance(index)
+            head = index
+        if index > head - len(self._counts):
             self._counts[index % len(self._counts)] += 1
 
     def count(self, now: float) -> tuple[int, float]:
