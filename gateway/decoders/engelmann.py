@@ -51,8 +51,8 @@ WATERSTAR_FLAGS = FlagTable(
 _WATER_TYPES = (0x06, 0x07, 0x16)
 
 FAW = MeterDecoder(
-    name="engelmann_faw",
-    aliases=("engelmann", "engelmann-faw"),
+    name="engelmann",
+    aliases=("engelmann_faw", "engelmann-faw"),
     matches=tuple(Match("EFE", version, kind) for version in (0x00, 0x01, 0x02) for kind in _WATER_TYPES),
     description="Engelmann FAW water meter (OMS, compact frames)",
     error_flags=ERROR_FLAGS,

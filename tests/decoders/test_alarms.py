@@ -107,7 +107,7 @@ def test_engelmann_faw_constructed_removal_and_leak() -> None:
     body = (_dll("EFE", "20254060", 0x00, 0x07) + bytes.fromhex("7A01000000")
             + bytes.fromhex("2F2F0413E803000001FD1728"))
     reading = _decode(_frame(body))
-    assert reading.decoder == "engelmann_faw"
+    assert reading.decoder == "engelmann"
     assert reading.total_m3 == pytest.approx(1.0)
     assert reading.alarms == frozenset({Alarm.REMOVAL, Alarm.LEAK})
 
