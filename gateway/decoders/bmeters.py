@@ -1,17 +1,23 @@
-"""B Meters (BMT): Hydrodigit, IWM-TX5 (OMS records) and the old RFM-TX1 obfuscated frame.
+"""B Meters (BMT): Hydrodigit (OMS records + a block after DIF 0x0F), IWM-TX5 and the old RFM-TX1 frame.
 
 Format facts (public: wmbusmeters src/driver_rfmtx1.cc, drivers/src/hydrodigit.xmq, iwmtx5.xmq):
-RFM-TX1 with configuration word 0x1006 XORs the first 6 payload bytes with the access number and with a
-row of a fixed 16 x 6 table chosen by the access number's low nibble; bytes 2-5 of the result are the
-total as 8 BCD digits (LE, litres). Payload bytes 13-18 are the meter time as BCD s, min, h, d, month, yy.
+- RFM-TX1 with configuration word 0x1006 XORs the first 6 payload bytes with the access number and with a
+  row of a fixed 16 x 6 table chosen by the access number's low nibble; bytes 2-5 of the result are the
+  total as 8 BCD digits (LE, litres). Payload bytes 13-18 are the meter time as BCD s, min, h, d, month, yy.
+- Hydrodigit block: a contents byte (bit 0 battery, 1 fraud, 7 leak, 2 backflow, 4 monthly data), then
+  in this order the parts it announces: battery (low nibble indexes a voltage table), fraud (type byte:
+  0x80 magnetic, 0x40 sensor, 0x20 module removed; date: BCD year, month, BCD day), leak date (BCD year,
+  month, day), backflow (uint32 LE litres), twelve month-end totals (uint24 LE, 0.01 m3, January first).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from gateway.decoders.base import Match, MeterDecoder
 from gateway.decoders.draft import ReadingDraft
+from gateway.decoders.status import Flag, FlagTable
+from gateway.reading import Alarm
 from gateway.wmbus.telegram import Telegram
 
 _RFM_TX1_CONFIG = 0x1006
@@ -52,6 +58,81 @@ def _rfm_tx1(telegram: Telegram, draft: ReadingDraft) -> None:
         draft.meter_datetime = None
 
 
+_VOLTAGES = (3.7, 1.9, 2.1, 2.2, 2.3, 2.4, 2.5, 2.65, 2.8, 2.9, 3.05, 3.2, 3.35, 3.5, 3.7, 3.7)
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")
+_BATTERY, _FRAUD, _BACKFLOW, _MONTHLY, _LEAK = 0x01, 0x02, 0x04, 0x10, 0x80
+_MONTHLY_INVALID = 10_000_000
+CONTENTS = FlagTable(
+    "contents",
+    (
+        Flag(_BATTERY, "BATTERY_VOLTAGE"),
+        Flag(_FRAUD, "FRAUD_DATE"),
+        Flag(_BACKFLOW, "BACKFLOW"),
+        Flag(_MONTHLY, "MONTHLY_DATA"),
+        Flag(_LEAK, "LEAK_DATE"),
+    ),
+)
+FRAUD_TYPES = FlagTable(
+    "fraud",
+    (
+        Flag(0x80, "MAGNETIC_FRAUD_ATTEMPT", Alarm.TAMPER),
+        Flag(0x40, "SENSOR_FRAUD_ATTEMPT", Alarm.TAMPER),
+        Flag(0x20, "MODULE_REMOVED", Alarm.REMOVAL),
+    ),
+)
+
+
+def _bcd_date(year: int, month: int, day: int) -> date | None:
+    try:
+        return date(2000 + _bcd(year), month, _bcd(day))
+    except ValueError:
+        return None
+
+
+def _hydrodigit(telegram: Telegram, draft: ReadingDraft) -> None:
+    blocks = (r.value for r in draft.records if r.quantity == "manufacturer_data")
+    block = next((value for value in blocks if isinstance(value, bytes)), None)
+    if not block:
+        return
+    contents = block[0]
+    draft.extra["contents"] = " ".join(sorted(CONTENTS.labels(contents)))
+    pos = 1
+    if contents & _BATTERY:
+        draft.battery_v = _VOLTAGES[block[pos] & 0x0F]
+        pos += 1
+    if contents & _FRAUD:
+        kind, year, month, day = block[pos : pos + 4]
+        draft.extra["fraud_type"] = " ".join(FRAUD_TYPES.apply(kind & 0xE0, draft, width=2)) or "NO_TYPE_INFO"
+        fraud_at = _bcd_date(year, month & 0x0F, day)
+        draft.extra["fraud_date"] = None if fraud_at is None else fraud_at.isoformat()
+        pos += 4
+    if contents & _LEAK:
+        year, month, day = block[pos : pos + 3]
+        leak_at = _bcd_date(year, _bcd(month), day)
+        draft.extra["leak_date"] = None if leak_at is None else leak_at.isoformat()
+        if leak_at is not None:
+            draft.alarms.add(Alarm.LEAK)  # the meter recorded a leak on that date
+        pos += 3
+    if contents & _BACKFLOW:
+        draft.total_backward_m3 = int.from_bytes(block[pos : pos + 4], "little") / 1000
+        pos += 4
+    if contents & _MONTHLY:
+        for month_name in _MONTHS:
+            raw = int.from_bytes(block[pos : pos + 3], "little")
+            draft.extra[f"{month_name}_total_m3"] = raw / 100 if raw < _MONTHLY_INVALID else 0.0
+            pos += 3
+    if pos > len(block):
+        raise ValueError(f"Hydrodigit block of {len(block)} bytes is shorter than its contents byte says")
+    del telegram
+
+
+HYDRODIGIT = MeterDecoder(
+    name="hydrodigit",
+    matches=tuple(Match("BMT", version, kind) for version in (0x13, 0x15, 0x17) for kind in (0x06, 0x07)),
+    description="B Meters Hydrodigit (OMS records + block after DIF 0x0F: battery, fraud, leak, backflow)",
+    proprietary=_hydrodigit,
+)
 RFM_TX1 = MeterDecoder(
     name="rfmtx1",
     matches=(Match("BMT", 0x05, 0x07),),
@@ -61,9 +142,9 @@ RFM_TX1 = MeterDecoder(
 )
 WATER = MeterDecoder(
     name="bmeters",
-    aliases=("hydrodigit", "iwmtx5"),
+    aliases=("iwmtx5",),
     matches=tuple(Match("BMT", device_type=kind) for kind in (0x06, 0x07, 0x16)),
-    description="B Meters Hydrodigit / IWM-TX5 water meters (OMS records)",
+    description="B Meters IWM-TX5 and other BMT water meters (OMS records)",
 )
 
-DECODERS = (RFM_TX1, WATER)
+DECODERS = (HYDRODIGIT, RFM_TX1, WATER)

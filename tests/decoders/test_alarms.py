@@ -185,3 +185,18 @@ def test_gwf_battery_low_flag_in_manufacturer_block() -> None:
     unknown = _decode_vector(70)  # block type 2: not public
     assert unknown.alarms == frozenset()
     assert unknown.unsupported is not None and "0x02" in unknown.unsupported
+
+
+def test_hydrodigit_constructed_fraud_and_leak_dates() -> None:
+    # Built from the public Hydrodigit block: contents 0x83 (battery, fraud, leak), battery nibble 0xA,
+    # magnetic fraud on 2024-05-17, leak on 2024-06-01.
+    body = (_dll("BMT", "86868686", 0x13, 0x07) + bytes.fromhex("7A01000000")
+            + bytes.fromhex("0C1366380000" + "0F" + "83" + "0A" + "80240517" + "240601"))
+    reading = _decode(_frame(body))
+    assert reading.decoder == "hydrodigit"
+    assert reading.total_m3 == pytest.approx(3.866)
+    assert reading.battery_v == pytest.approx(3.05)
+    assert reading.extra["fraud_date"] == "2024-05-17"
+    assert reading.extra["leak_date"] == "2024-06-01"
+    assert reading.alarms == frozenset({Alarm.TAMPER, Alarm.LEAK})
+    assert _decode_vector(84).alarms == frozenset()  # contents announce fraud and leak, both dates empty
