@@ -85,6 +85,7 @@ class StateStore:
     def __init__(self, path: str | Path, *, durable: bool = False) -> None:
         self.path = Path(path)
         self._pending_counters: dict[str, int] = {}
+        self._closed = False
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -129,8 +130,12 @@ class StateStore:
         self.commit()
 
     def close(self) -> None:
+        """Commit and close; closing twice is harmless."""
+        if self._closed:
+            return
         self.commit()
         self._db.close()
+        self._closed = True
 
     # -- provisioned meters ---------------------------------------------------------------------------
 

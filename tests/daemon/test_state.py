@@ -16,7 +16,9 @@ NOW = datetime(2026, 10, 5, 12, 0, tzinfo=UTC)
 
 def test_file_is_created_in_wal_mode(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "state.db"
-    StateStore(path).close()
+    store = StateStore(path)
+    store.close()
+    store.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
