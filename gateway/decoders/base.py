@@ -91,7 +91,11 @@ class MeterDecoder:
         payload = telegram.payload
         if telegram.security_mode and payload[:2] == b"\x2f\x2f":
             payload = payload[2:]  # the decryption check bytes come before the signature
-        expanded = expand_compact(payload)
+        try:
+            expanded = expand_compact(payload)
+        except WMBusError as error:
+            draft.mark_unsupported(f"compact frame does not fit its registered layout ({error})")
+            return ()
         if expanded is None:
             signature = int.from_bytes(payload[:2], "little") if len(payload) >= 2 else 0
             draft.mark_unsupported(f"compact frame with unknown format signature 0x{signature:04X}")

@@ -1,11 +1,12 @@
-"""Qundis (QDS) Q water 5.5 / Q water 5.5 S and Q heat 5.5: OMS records or the proprietary walk-by block.
+"""Qundis (QDS) Q water 5.5 / 5.5 S, Q heat 5.5 and Q caloric 5.5: OMS records or the walk-by block.
 
 Format facts (public: wmbusmeters src/driver_qwater.cc, src/driver_qheat.cc, drivers/src/qwaterv2 and
 qheatv2 tests): standard telegrams send the set day in storage 1 (yearly due date) and the last month
 end in storage 17, each with a type G date; the most recent is the billing target. Walk-by telegrams
 (CI 0x78) carry one 53-byte record (DIF 0x0D, VIF 0xFF 0x5F) holding at bytes 12-15 the current register
 (8 BCD digits), 16-17 the due date (type G), 18-21 its register, 22-23 the month-end date, 24-27 its
-register: litres for water meters, units of 0.1 kWh for heat meters. Radio converters say device type
+register: litres for water meters, units of 0.1 kWh for heat meters, plain units for heat cost
+allocators (drivers/src/qcaloric tests). Radio converters say device type
 0x37; the enhanced-identification record (07 79: id, manufacturer, version, type) names the real one.
 """
 
@@ -24,6 +25,9 @@ _WALK_BY_VIFE = 0x5F
 _DUE_STORAGE = 1
 _MONTH_END_STORAGE = 17
 _HEAT_TYPES = frozenset({0x04, 0x0C, 0x0D})
+_HCA_TYPE = 0x08
+# Heat, warm water, water, heat cost allocator, heat (outlet), hot, cold water, radio converter.
+_KINDS = (0x04, 0x06, 0x07, 0x08, 0x0C, 0x15, 0x16, 0x37)
 
 
 def bcd_digits(data: bytes) -> int | None:
@@ -70,7 +74,15 @@ def _walk_by(telegram: Telegram, draft: ReadingDraft) -> None:
         return
     current, due, month_end = (bcd_digits(block[i : i + 4]) for i in (12, 18, 24))
     due_date, month_end_date = type_g_date(block[16:18]), type_g_date(block[22:24])
-    if _device_type(telegram, draft.records) in _HEAT_TYPES:
+    kind = _device_type(telegram, draft.records)
+    if kind == _HCA_TYPE:
+        draft.extra["current_consumption_hca"] = current
+        draft.extra["consumption_at_set_date_1_hca"] = due
+        draft.extra["consumption_at_set_date_17_hca"] = month_end
+        draft.extra["set_date_1"] = None if due_date is None else due_date.isoformat()
+        draft.extra["set_date_17"] = None if month_end_date is None else month_end_date.isoformat()
+        return
+    if kind in _HEAT_TYPES:
         draft.medium = "heat"
         for name, value in (
             ("total_energy_consumption_kwh", current),
@@ -88,13 +100,14 @@ def _walk_by(telegram: Telegram, draft: ReadingDraft) -> None:
 
 QUNDIS = MeterDecoder(
     name="qundis",
-    aliases=("qwater", "qwaterv2", "qheat", "qheatv2"),
-    matches=tuple(Match("QDS", device_type=kind) for kind in (0x04, 0x06, 0x07, 0x0C, 0x15, 0x16, 0x37)),
-    description="Qundis Q water 5.5 / Q heat 5.5 (OMS records or the walk-by block), latest closed period",
+    aliases=("qwater", "qwaterv2", "qheat", "qheatv2", "qcaloric"),
+    matches=tuple(Match("QDS", device_type=kind) for kind in _KINDS),
+    description="Qundis Q water / Q heat / Q caloric 5.5 (OMS records or the walk-by block)",
     fields=(
         *WATER_FIELDS,
         Field("last_month_energy_consumption_kwh", "energy", storage=17, direction=Direction.PLAIN),
         Field("last_year_energy_consumption_kwh", "energy", storage=1, direction=Direction.PLAIN),
+        Field("consumption_at_set_date_17_hca", "hca_units", storage=17),
     ),
     latest_set_day=True,
     proprietary=_walk_by,

@@ -43,3 +43,12 @@ def test_heat_energy_rate() -> None:
     for miss in misses:
         print(f"  miss {miss}")
     assert rate >= 0.9
+
+
+@pytest.mark.parametrize("line", [184, 186, 187])
+def test_qundis_heat_cost_allocator(line: int) -> None:
+    vector = next(vector for vector in all_vectors() if vector.line == line)
+    reading = decode_reading(parse_telegram(vector.telegram, vector.key), AT)
+    assert reading.decoder == "qundis"
+    for name in ("current_consumption_hca", "consumption_at_set_date_17_hca"):
+        assert reading.extra[name] == vector.expected[name]
