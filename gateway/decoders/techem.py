@@ -6,7 +6,9 @@ the last period (LE, 0.1 m3), [5:7] current date (day bits 4-8, month 9-12; no y
 consumed since (LE, 0.1 m3)``. The index is last period + since; the last period is the set-day value.
 MK Radio 4a (CI 0x72, standard records) and WEH-coded Techem meters follow OMS and need no code here.
 Techem heat meters use the same two-period layout with energy (public: src/driver_compact5.cc,
-src/driver_vario451.cc): Compact V counts kWh, Vario 4 type 4.5.1 counts MJ.
+src/driver_vario451.cc): Compact V counts kWh, Vario 4 type 4.5.1 counts MJ. The FHKV data II/III heat
+cost allocators (src/driver_fhkvdataiii.cc, CI 0xA0/0xA2) also: last-period units at 3-4, units since at
+7-8, then room and radiator temperatures (uint16 LE, 0.01 C) at 9 (version 0x69) or 10 (version 0x94).
 """
 
 from __future__ import annotations
@@ -74,6 +76,30 @@ VARIO_451 = MeterDecoder(
     proprietary=_heat(1 / 3.6),
     medium="heat",
 )
+def _fhkv(telegram: Telegram, draft: ReadingDraft) -> None:
+    data = telegram.payload
+    offset = 10 if telegram.version == 0x94 else 9
+    if len(data) < offset + 4:
+        draft.mark_unsupported(f"Techem FHKV payload of {len(data)} bytes, need {offset + 4}")
+        return
+    previous_date = _period_date(int.from_bytes(data[1:3], "little"))
+    draft.extra["previous_hca"] = int.from_bytes(data[3:5], "little")
+    draft.extra["previous_date"] = None if previous_date is None else previous_date.isoformat()
+    draft.extra["current_hca"] = int.from_bytes(data[7:9], "little")
+    draft.extra["temp_room_c"] = int.from_bytes(data[offset : offset + 2], "little") / 100
+    draft.extra["temp_radiator_c"] = int.from_bytes(data[offset + 2 : offset + 4], "little") / 100
+
+
+FHKV_DATA = MeterDecoder(
+    name="fhkvdataiii",
+    matches=(
+        Match("TCH", 0x69, 0x80, frozenset({0xA0, 0xA2})),
+        Match("TCH", 0x94, 0x80, frozenset({0xA0, 0xA2})),
+    ),
+    description="Techem FHKV data II/III heat cost allocator (proprietary CI 0xA0/0xA2 frame)",
+    proprietary=_fhkv,
+    medium="heat_cost_allocator",
+)
 MK_RADIO = MeterDecoder(
     name="mkradio",
     aliases=("mkradio3", "mkradio4"),
@@ -89,4 +115,4 @@ MK_RADIO = MeterDecoder(
     proprietary=_mk_radio,
 )
 
-DECODERS = (MK_RADIO, COMPACT_V, VARIO_451)
+DECODERS = (MK_RADIO, COMPACT_V, VARIO_451, FHKV_DATA)

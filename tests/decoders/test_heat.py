@@ -52,3 +52,12 @@ def test_qundis_heat_cost_allocator(line: int) -> None:
     assert reading.decoder == "qundis"
     for name in ("current_consumption_hca", "consumption_at_set_date_17_hca"):
         assert reading.extra[name] == vector.expected[name]
+
+
+@pytest.mark.parametrize("line", [61, 62, 63])
+def test_techem_fhkv_heat_cost_allocator(line: int) -> None:
+    vector = next(vector for vector in all_vectors() if vector.line == line)
+    reading = decode_reading(parse_telegram(vector.telegram, vector.key), AT)
+    assert reading.decoder == "fhkvdataiii"
+    for name in ("current_hca", "previous_hca", "previous_date", "temp_room_c", "temp_radiator_c"):
+        assert reading.extra[name] == vector.expected[name]
