@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from gateway.daemon.processor import Publication
+
 
 class HealthEventName(StrEnum):
     """Event names of the MQTT event topic that health produces."""
@@ -52,3 +54,7 @@ class HealthEvent:
             "event_id": self.event_id,
             "details": {"source": self.source, **self.details},
         }
+
+    def to_publication(self) -> Publication:
+        """For the daemon's outbox: an event on the topic of the source's name."""
+        return Publication(kind="event", meter_id=self.source, payload=self.to_json())

@@ -235,6 +235,8 @@ async def test_report_and_event_payloads_have_the_documented_shape() -> None:
     assert payload["meter_id"] == dongle.name and payload["details"]["source"] == dongle.name
     assert payload["details"]["meters_expected"] == 30
     assert recovered.to_json()["state"] == "cleared"
+    publication = silent.to_publication()
+    assert (publication.kind, publication.meter_id, publication.payload) == ("event", dongle.name, payload)
     assert recovered.event_id.split(":")[-1] == silent.event_id.split(":")[-1]  # one episode
     report = monitor.health_report()["sources"][dongle.name]
     assert report["frames_per_min"] == pytest.approx(report["expected_per_min"], rel=0.25)
