@@ -192,15 +192,20 @@ class Ingester:
 
     async def _fill(self, client: aiomqtt.Client, state: _Open, batches: asyncio.Queue[_Batch]) -> None:
         limit = self.settings.batch_max_lines
-        async for message in client.messages:
-            batch = state.batch
-            if not batch.messages:
-                batch.opened_at = time.monotonic()
-            batch.lines += self._lines(message)
-            batch.acks.append((message.mid, message.qos))
-            batch.messages += 1
-            if len(batch.lines) >= limit:
-                await state.hand_off(batches)
+        # aiomqtt's iterator costs a task per message; take what is already queued directly.
+        queued: asyncio.Queue[aiomqtt.Message] = client._queue
+        async for first in client.messages:
+            message: aiomqtt.Message | None = first
+            while message is not None:
+                batch = state.batch
+                if not batch.messages:
+                    batch.opened_at = time.monotonic()
+                batch.lines += self._lines(message)
+                batch.acks.append((message.mid, message.qos))
+                batch.messages += 1
+                if len(batch.lines) >= limit:
+                    await state.hand_off(batches)
+                message = queued.get_nowait() if not queued.empty() else None
         raise aiomqtt.MqttError("disconnected")
 
     async def _ticker(self, state: _Open, batches: asyncio.Queue[_Batch]) -> None:

@@ -78,8 +78,11 @@ class _DrainPlan:
     backlog_left: dict[str, int] = field(default_factory=dict)
     deferred: dict[str, list[int]] = field(default_factory=dict)
     released: deque[int] = field(default_factory=deque)
+    reading_back: bool = False
 
     def start(self) -> None:
+        self.outbox.reset_recent()
+        self.reading_back = False
         self.boundary = self.outbox.max_seq()
         self.backlog_cursor = 0
         self.live_cursor = self.boundary
@@ -97,7 +100,14 @@ class _DrainPlan:
             out += self.outbox.fetch_seqs(seqs)
         if len(out) >= limit:
             return out
-        for message in self.outbox.fetch_range(self.live_cursor, None, limit - len(out)):
+        fresh = None if self.reading_back else self.outbox.take_recent(self.live_cursor)
+        if fresh is None:
+            # Fresh messages were not all kept in memory: read them back until caught up.
+            fresh = self.outbox.fetch_range(self.live_cursor, None, limit - len(out))
+            self.reading_back = bool(fresh)
+            if not self.reading_back:
+                self.outbox.reset_recent()
+        for message in fresh:
             self.live_cursor = message.seq
             if message.meter_id is not None and message.meter_id in self.backlog_left:
                 self.deferred.setdefault(message.meter_id, []).append(message.seq)
@@ -186,7 +196,12 @@ class MqttPublisher:
     async def run(self) -> None:
         """Connect, publish, reconnect; returns only when cancelled."""
         delay = self._reconnect_min_s
-        self.outbox.add_listener(self._wakeup.set)
+        loop = asyncio.get_running_loop()
+
+        def wake() -> None:  # called by the outbox's writer thread after a commit
+            loop.call_soon_threadsafe(self._wakeup.set)
+
+        self.outbox.add_listener(wake)
         try:
             while True:
                 try:
@@ -214,7 +229,7 @@ class MqttPublisher:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._reconnect_max_s)
         finally:
-            self.outbox.remove_listener(self._wakeup.set)
+            self.outbox.remove_listener(wake)
             self.outbox.flush_acks()
 
     async def _session(self) -> None:

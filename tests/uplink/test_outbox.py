@@ -22,7 +22,7 @@ def test_messages_survive_reopen_until_acknowledged(tmp_path: Path) -> None:
     seqs = [outbox.put(reading("10000001", n)) for n in range(5)]
     outbox.ack(seqs[0])
     outbox.ack(seqs[1])
-    outbox.flush_acks()
+    outbox.flush_acks(wait=True)
     outbox.ack(seqs[2])  # acknowledged but not yet deleted when the process dies
     del outbox
     reopened = Outbox(tmp_path / "o.db")
@@ -65,6 +65,7 @@ def test_a_new_status_replaces_one_not_sent(tmp_path: Path) -> None:
 
 def test_backlog_drains_in_order_per_meter_while_live_traffic_goes_first(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path / "o.db")
+    outbox.add_listener(lambda: None)  # as the publisher does: fresh messages are kept in memory
     for n in range(10):
         outbox.put(reading("A0000001", n))  # backlog of meter A
     plan = _DrainPlan(outbox)
