@@ -72,6 +72,7 @@ class MeterDecoder:
     fields: tuple[Field, ...] = WATER_FIELDS
     set_days: bool = True  # offer historic volumes as target_m3 candidates
     latest_set_day: bool = False  # target is the most recent dated register, not the lowest storage
+    target_storage: int | None = None  # the storage number the maker documents as its set day
     error_flags: FlagTable | None = None  # meaning of the VIF 0xFD17 error-flags record
     tpl_bits: FlagTable | None = None  # meaning of the TPL status byte's manufacturer bits 5-7
     proprietary: ProprietaryPart | None = None
@@ -109,6 +110,7 @@ class MeterDecoder:
             records = ()
         draft.records = records
         draft.latest_set_day = self.latest_set_day
+        draft.target_storage = self.target_storage
         apply_fields(records, self.fields, draft)
         if self.set_days:
             offer_set_days(records, draft)

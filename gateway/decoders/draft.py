@@ -46,6 +46,7 @@ class ReadingDraft:
     extra: dict[str, JsonScalar] = field(default_factory=dict)
     set_days: list[SetDayValue] = field(default_factory=list)
     latest_set_day: bool = False  # pick the most recent dated register instead of the lowest storage
+    target_storage: int | None = None  # the maker's own set-day storage number, preferred when sent
     records: tuple[DataRecord, ...] = ()  # the telegram's records (compact frames expanded)
 
     def offer_set_day(self, storage: int, volume_m3: float | None, at: date | None) -> None:
@@ -71,6 +72,10 @@ class ReadingDraft:
         # Makers that keep several closed periods (Diehl, Qundis) ask for the most recent dated one.
         if not self.set_days:
             return None
+        if self.target_storage is not None:
+            for item in self.set_days:
+                if item.storage == self.target_storage:
+                    return item
         dated = [item for item in self.set_days if item.at is not None]
         if self.latest_set_day and dated:
             return max(dated, key=lambda item: (item.at or date.min, -item.storage))

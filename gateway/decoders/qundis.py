@@ -1,13 +1,13 @@
 """Qundis (QDS) Q water 5.5 / 5.5 S, Q heat 5.5 and Q caloric 5.5: OMS records or the walk-by block.
 
-Format facts (public: wmbusmeters src/driver_qwater.cc, src/driver_qheat.cc, drivers/src/qwaterv2 and
-qheatv2 tests): standard telegrams send the set day in storage 1 (yearly due date) and the last month
-end in storage 17, each with a type G date; the most recent is the billing target. Walk-by telegrams
-(CI 0x78) carry one 53-byte record (DIF 0x0D, VIF 0xFF 0x5F) holding at bytes 12-15 the current register
-(8 BCD digits), 16-17 the due date (type G), 18-21 its register, 22-23 the month-end date, 24-27 its
-register: litres for water meters, units of 0.1 kWh for heat meters, plain units for heat cost
-allocators (drivers/src/qcaloric tests). Radio converters say device type
-0x37; the enhanced-identification record (07 79: id, manufacturer, version, type) names the real one.
+Format facts (public: wmbusmeters src/driver_qwater.cc, src/driver_qheat.cc, drivers/src/qwaterv2.xmq,
+qcaloric and qheatv2 tests): standard telegrams send the set day in storage 1 (yearly due date) and the
+last month end in storage 17, each with a type G date; the month end is the billing target. Walk-by
+telegrams (CI 0x78) carry one 53-byte record (DIF 0x0D, VIF 0xFF 0x5F) holding at bytes 12-15 the
+current register (8 BCD digits), 16-17 the due date (type G), 18-21 its register, 22-23 the month-end
+date, 24-27 its register: litres for water meters, 0.1 kWh for heat meters, plain units for heat cost
+allocators. Radio converters say device type 0x37; the enhanced-identification record (07 79: id,
+manufacturer, version, type) names the real one.
 """
 
 from __future__ import annotations
@@ -102,14 +102,14 @@ QUNDIS = MeterDecoder(
     name="qundis",
     aliases=("qwater", "qwaterv2", "qheat", "qheatv2", "qcaloric"),
     matches=tuple(Match("QDS", device_type=kind) for kind in _KINDS),
-    description="Qundis Q water / Q heat / Q caloric 5.5 (OMS records or the walk-by block)",
+    description="Qundis Q water / Q heat / Q caloric 5.5 (OMS records or walk-by block), month end as target",
     fields=(
         *WATER_FIELDS,
         Field("last_month_energy_consumption_kwh", "energy", storage=17, direction=Direction.PLAIN),
         Field("last_year_energy_consumption_kwh", "energy", storage=1, direction=Direction.PLAIN),
         Field("consumption_at_set_date_17_hca", "hca_units", storage=17),
     ),
-    latest_set_day=True,
+    target_storage=_MONTH_END_STORAGE,
     proprietary=_walk_by,
 )
 
