@@ -208,7 +208,11 @@ class ReadingProcessor:
             state.last_seen_s = at_s
             store.save_last_reading(reading.meter_id, reading.received_at, payload)
             events = alarm_transitions(
-                reading.meter_id, state.alarms, reading.alarms, at_s, {"status_raw": reading.status_raw}
+                reading.meter_id,
+                state.alarms,
+                reading.alarms,
+                at_s,
+                {"status_raw": reading.status_raw, "total_m3": reading.total_m3},
             )
             events += self._detector.update(
                 reading.meter_id,

@@ -10,6 +10,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.daemon.billing_settings import BillingSettings
 from gateway.daemon.monthly_index import (
@@ -399,3 +401,25 @@ def test_replay_and_live_produce_the_same_indexes(tmp_path: Path) -> None:
         return [pub for pub in out if pub.kind != "reading"]
 
     assert run(tmp_path / "replay.db", tick=False) == run(tmp_path / "live.db", tick=True)
+
+
+@given(
+    before_h=st.floats(0.01, 100),
+    after_h=st.floats(0, 100),
+    before_m3=st.floats(0, 1e5),
+    used_m3=st.floats(0, 50),
+)
+def test_an_index_lies_between_the_readings_it_comes_from(
+    before_h: float, after_h: float, before_m3: float, used_m3: float
+) -> None:
+    cutoff_s = 1_790_000_000.0
+    before = Sample(cutoff_s - before_h * 3600, before_m3)
+    after = Sample(cutoff_s + after_h * 3600, before_m3 + used_m3)
+    candidate = best_index(cutoff_s, before, after, None, 72 * 3600.0)
+    assert candidate is not None
+    assert before.total_m3 - 1e-6 <= candidate.index_m3 <= after.total_m3 + 1e-6
+    if after.at_s - before.at_s <= 72 * 3600.0:
+        assert candidate.source is IndexSource.INTERPOLATED
+        assert candidate.reading_age_s == pytest.approx(max(before_h, after_h) * 3600)
+    else:
+        assert candidate.source is IndexSource.ESTIMATED and candidate.index_m3 == before_m3
