@@ -30,7 +30,7 @@ from gateway.wmbus.errors import (
 from gateway.wmbus.manufacturer import decode_manufacturer
 from gateway.wmbus.medium import medium_name
 from gateway.wmbus.phl import strip_link_crcs
-from gateway.wmbus.records import DataRecord, parse_records
+from gateway.wmbus.records import DataRecord, PartialRecordError, parse_records
 from gateway.wmbus.tpl import MANUFACTURER_CIS, TPL_CIS, HeaderKind, SecurityMode, TransportLayer, parse_tpl
 from gateway.wmbus.wired import WiredLink, is_long_frame, parse_long_frame
 
@@ -195,9 +195,12 @@ def _records(tpl: TransportLayer | None, payload: bytes, offset: int) -> _Record
         return (), None
     try:
         return parse_records(payload, offset), None
-    except RecordError as exc:
+    except PartialRecordError as exc:
         # Real meters append what no DIF/VIF describes (checksums, maker bytes, ciphertext of their own
-        # modes): keep the records before the first one that breaks, which ends where a prefix parses.
+        # modes): keep the records before the first one that breaks.
+        return exc.records, str(exc)
+    except RecordError as exc:
+        # Without the partial result, the broken record starts where the longest prefix parses.
         reason = str(exc)
         failed_at = len(payload) if exc.offset is None else min(exc.offset - offset, len(payload))
         for cut in range(failed_at, max(failed_at - _MAX_BACKTRACK, 0) - 1, -1):
