@@ -79,7 +79,7 @@ def telegram_json(telegram: Telegram, key: bytes | None = None) -> dict[str, Any
         "version": telegram.version,
         "device_type": telegram.device_type,
         "medium": telegram.medium,
-        "ci": f"{telegram.ci:02x}",
+        "ci": f"{telegram.ci:#04x}",
         "security_mode": telegram.security_mode,
         "encrypted": telegram.encrypted,
         "access_number": telegram.access_number,
