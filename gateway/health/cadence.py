@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from array import array
 from statistics import median
+from typing import Any
 
 RING_GAPS = 16
 _TOLERANCE = 0.2  # share of the interval a gap may sit off a multiple (OMS meters randomise their timing)
@@ -79,6 +80,34 @@ class MeterCadence:
         if self._fresh >= _REESTIMATE_EVERY or self._count in (2, 4):
             self._estimate(repeat_gap_s)
         return True
+
+    def to_json(self) -> dict[str, Any]:
+        """What was learned, to survive a restart (times are not kept: the restart resets them)."""
+        return {
+            "gaps": [round(gap, 3) for gap in self.recent_gaps()],
+            "delivery_long": round(self.delivery_long, 4),
+            "longest_gap_s": round(self.longest_gap_s, 3),
+            "rssi_dbm": round(self.rssi_dbm, 2) if self.rssi_dbm is not None else None,
+            "rssi_frames": self.rssi_frames,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], at: float, epoch: int, floor_s: float) -> MeterCadence:
+        """A meter as saved by ``to_json``, taken as heard at ``at`` (the restart)."""
+        meter = cls(at, epoch)
+        gaps = [float(gap) for gap in data["gaps"]][-RING_GAPS:]
+        for gap in gaps:
+            meter._gaps[meter._pos] = gap
+            meter._pos = (meter._pos + 1) % RING_GAPS
+        meter._count = len(gaps)
+        if gaps:
+            meter._estimate(floor_s)
+        meter.delivery_long = float(data["delivery_long"])
+        meter.longest_gap_s = max(meter.longest_gap_s, float(data["longest_gap_s"]))
+        rssi = data.get("rssi_dbm")
+        meter.rssi_dbm = float(rssi) if rssi is not None else None
+        meter.rssi_frames = int(data.get("rssi_frames", 0))
+        return meter
 
     def recent_gaps(self) -> list[float]:
         return sorted(self._gaps[: self._count]) if self._count < RING_GAPS else sorted(self._gaps)

@@ -316,6 +316,24 @@ class HealthMonitor:
         episode = watched.detected_at if watched.detected_at is not None else now
         return HealthEvent(name, watched.source.name, _datetime(now), _datetime(episode), details)
 
+    def snapshot(self) -> dict[str, Any]:
+        """What was learned of every source's meters (JSON-ready), for the daemon to keep over restarts."""
+        return {"version": 1, "sources": {name: w.traffic.to_json() for name, w in self._sources.items()}}
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Take back a ``snapshot`` for the sources added so far; unknown sources and versions are ignored.
+
+        Every meter counts as heard now, so a dongle dead from the start is still found within the usual
+        bound, and the downtime is not learned as a gap.
+        """
+        if snapshot.get("version") != 1:
+            return
+        now = self._clock.now().timestamp()
+        for name, saved in snapshot.get("sources", {}).items():
+            watched = self._sources.get(name)
+            if watched is not None:
+                watched.traffic.restore(saved, now)
+
     def health_report(self) -> dict[str, Any]:
         """Per-source health for ``wmbus-gateway status`` and the retained status topic (JSON-ready)."""
         now = self._clock.now().timestamp()

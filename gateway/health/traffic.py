@@ -5,6 +5,7 @@ from __future__ import annotations
 from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.health.cadence import MeterCadence
 from gateway.health.settings import HealthSettings
@@ -139,6 +140,25 @@ class SourceTraffic:
     def longest_recent_gap_s(self) -> float:
         """The longest gap between frames among the source's last frames."""
         return max(self._source_gaps)
+
+    def to_json(self) -> dict[str, Any]:
+        """The learned cadences (JSON-ready), least recently heard first."""
+        return {
+            "meters": {address.hex(): meter.to_json() for address, meter in self.meters.items()},
+            "typical_gap_s": self.typical_gap_s,
+        }
+
+    def restore(self, data: dict[str, Any], at: float) -> None:
+        """Take cadences saved by ``to_json``; every meter counts as heard at ``at`` (the restart)."""
+        floor_s = self._settings.repeat_gap_s
+        for address, saved in data.get("meters", {}).items():
+            self.meters[bytes.fromhex(address)] = MeterCadence.from_json(saved, at, self.epoch, floor_s)
+        while len(self.meters) > self._settings.max_meters_per_source:
+            self.meters.popitem(last=False)
+        typical = data.get("typical_gap_s")
+        self.typical_gap_s = float(typical) if typical is not None else None
+        # The restart is the last sign of life: judge the silence from here, not from before the downtime.
+        self.last_frame_at = at
 
     def forget_gap(self) -> None:
         """The source is silent: the gap each meter shows when it comes back is not its cadence."""

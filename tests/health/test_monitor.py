@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import timedelta
 
@@ -261,3 +262,41 @@ def test_settings_come_from_the_health_table_with_errors_naming_the_key() -> Non
     with pytest.raises(HealthSettingsError) as fractional:
         HealthSettings.from_mapping({"heal_rounds": 1.5})
     assert fractional.value.key == "heal_rounds"
+
+
+async def test_what_was_learned_survives_a_restart_and_a_dongle_dead_from_the_start_is_found() -> None:
+    dongle = SimDongle()
+    monitor, clock = make(dongle)
+    await simulate(monitor, clock, dongle, dense_district(), 2 * HOUR)
+    saved = json.loads(json.dumps(monitor.snapshot()))
+
+    restarted_at = START + timedelta(hours=5)  # three hours of downtime
+    clock = ManualClock(restarted_at)
+    dead = SimDongle(cure=None)
+    restarted = HealthMonitor(clock, usb_resetter=None)
+    restarted.add_source(dead)
+    restarted.restore(saved)
+    assert await restarted.tick() == []  # the downtime is not a silence
+    assert restarted.state(dead.name) is SourceState.HEALTHY  # judged at once, not learning again
+    events = []
+    for _ in range(12):
+        clock.advance(restarted.settings.tick_s)
+        events.extend(await restarted.tick())
+    silent = next(event for event in events if event.name is HealthEventName.SOURCE_SILENT)
+    found_after_s = (silent.at - restarted_at).total_seconds()
+    assert found_after_s <= restarted.settings.min_silence_s + restarted.settings.tick_s
+    assert restarted.health_report()["sources"][dead.name]["meters_expected"] == 30
+
+
+async def test_a_restored_quiet_source_is_not_reset_after_the_restart() -> None:
+    dongle = SimDongle()
+    monitor, clock = make(dongle)
+    await simulate(monitor, clock, dongle, sparse_district(), 3 * DAY, seed=4)
+    saved = monitor.snapshot()
+    clock = ManualClock(START)
+    restarted = HealthMonitor(clock, usb_resetter=dongle.usb_reset)
+    restarted.add_source(dongle)
+    restarted.restore(saved)
+    outcome = await simulate(restarted, clock, dongle, sparse_district(), 7 * DAY, seed=9)
+    assert outcome.events == [] and dongle.calls == []
+    assert restarted.state(dongle.name) is SourceState.HEALTHY
