@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 from datetime import timedelta
 
@@ -300,3 +301,22 @@ async def test_a_restored_quiet_source_is_not_reset_after_the_restart() -> None:
     outcome = await simulate(restarted, clock, dongle, sparse_district(), 7 * DAY, seed=9)
     assert outcome.events == [] and dongle.calls == []
     assert restarted.state(dongle.name) is SourceState.HEALTHY
+
+
+async def test_a_usb_reset_that_is_not_possible_is_recorded_unavailable_and_the_ladder_goes_on() -> None:
+    master, slave = os.openpty()  # a real tty that is no USB device: the real resetter must say so
+    try:
+        dongle = SimDongle(device_path=os.ttyname(slave), cure=None)
+        clock = ManualClock(START)
+        monitor = HealthMonitor(clock)  # the default resetter: usbfs ioctl, then sysfs
+        monitor.add_source(dongle)
+        outcome = await simulate(monitor, clock, dongle, dense_district(), 4 * HOUR, stall_at_s=2 * HOUR)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert dongle.calls == ["reinitialise", "reopen"] * monitor.settings.heal_rounds
+    heals = monitor.health_report()["sources"][dongle.name]["recent_heals"]
+    usb = [heal for heal in heals if heal["action"] == "usb_reset"]
+    assert len(usb) == monitor.settings.heal_rounds
+    assert all(heal["outcome"] == "unavailable" and "not_usb" in heal["detail"] for heal in usb)
+    assert outcome.count(HealthEventName.SOURCE_HEAL_FAILED) == 1
