@@ -225,6 +225,7 @@ class HealthMonitor:
             silent_for_s=round(gap_s, 1),
             expected_frames=round(expectation.expected_in_gap, 1),
             meters_expected=expectation.meters_expected,
+            connected=getattr(getattr(watched.source, "stats", None), "connected", None),
         )
 
     def _recovered(self, watched: _Watched, now: float) -> HealthEvent:
