@@ -200,3 +200,13 @@ def test_hydrodigit_constructed_fraud_and_leak_dates() -> None:
     assert reading.extra["leak_date"] == "2024-06-01"
     assert reading.alarms == frozenset({Alarm.TAMPER, Alarm.LEAK})
     assert _decode_vector(84).alarms == frozenset()  # contents announce fraud and leak, both dates empty
+
+
+def test_minomess_constructed_leaking_and_backflowing() -> None:
+    # Built from the public Minomess format: 02 FD 17 = 0x2028 (was leaking, leaking now, backflowing now).
+    body = (_dll("ZRI", "15503451", 0x00, 0x07) + bytes.fromhex("7A01000000")
+            + bytes.fromhex("2F2F0C1359000000" + "02FD172820"))
+    reading = _decode(_frame(body))
+    assert reading.decoder == "minomess"
+    assert reading.alarms == frozenset({Alarm.LEAK, Alarm.BACKFLOW})
+    assert reading.extra["status"] == "BACKFLOWING LEAKING WAS_LEAKING"
