@@ -13,9 +13,8 @@ from rich.live import Live
 from rich.table import Table
 
 from gateway.cli.common import ConfigOption, StateDirOption, console, fail, provisioning, settings
-from gateway.clock import Clock, ManualClock, SystemClock
 from gateway.daemon.meters import MetersFileError
-from gateway.daemon.runner import EPOCH, RunOptions, effective_config, frames_drive_clock
+from gateway.daemon.runner import RunOptions, daemon_clock, effective_config
 from gateway.daemon.sources import SourceBuildError, build_source
 from gateway.daemon.survey import Survey
 from gateway.keys import KeyFileError
@@ -79,9 +78,9 @@ def listen(
     except (MetersFileError, KeyFileError) as err:
         fail(str(err))
     survey = Survey(fleet.meters)
-    clock: Clock = ManualClock(EPOCH) if frames_drive_clock(loaded) else SystemClock()
+    clock = daemon_clock(loaded)
     try:
-        sources = [build_source(source, clock) for source in loaded.sources]
+        sources = [build_source(source, clock, loaded.tz) for source in loaded.sources]
     except SourceBuildError as err:
         fail(str(err))
     with Live(survey_table(survey, rows), console=console, refresh_per_second=2, transient=False) as live:

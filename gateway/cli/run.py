@@ -51,13 +51,16 @@ def run(
     )
     options = RunOptions(mqtt_url=mqtt, speed=speed, replay=replay, duration_s=duration)
     daemon = Daemon(loaded, options, printer=_print_line)
+    code = 0
     try:
-        asyncio.run(daemon.run())
+        code = asyncio.run(daemon.run())
     except (KeyFileError, MetersFileError, StateStoreError, ConfigError) as err:
         fail(str(err))
     except KeyboardInterrupt:  # a second Ctrl-C while stopping
         pass
     console.print(f"[dim]stopped: {daemon.summary()}[/]", highlight=False)
+    if code:
+        raise typer.Exit(code)
 
 
 def _print_line(line: str) -> None:

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from gateway.daemon.dedup import Deduplicator, payload_digest
-from gateway.daemon.meters import Fleet
+from gateway.daemon.meters import Fleet, MeterEntry
 from gateway.daemon.processor import Publication, ReadingProcessor
 from gateway.decoders import UnknownDecoderError, decode_reading
 from gateway.radio.frame import ReceivedFrame
@@ -119,8 +119,7 @@ class Pipeline:
 
     def set_fleet(self, fleet: Fleet) -> None:
         """Swap meters and keys (SIGHUP); takes effect with the next frame."""
-        self._meters = fleet.meters
-        self._decoders: Mapping[str, str | None] = {mid: entry.decoder for mid, entry in fleet.meters.items()}
+        self._meters: Mapping[str, MeterEntry] = fleet.meters
         self._key_lookup = fleet.keys.lookup
         for meter_id in list(self.counters.wrong_key_meters):
             if meter_id not in fleet.meters:
@@ -146,7 +145,8 @@ class Pipeline:
     def _handle(self, frame: ReceivedFrame) -> None:
         counters = self.counters
         meter_id, manufacturer, _version, device_type = peek_address(frame.data)
-        if meter_id not in self._decoders:
+        meters = self._meters
+        if meter_id not in meters:
             counters.unknown_meter += 1
             if self._unknown_log is not None:
                 self._unknown_log.note_unknown(
@@ -181,7 +181,7 @@ class Pipeline:
         reading = decode_reading(
             telegram,
             frame.received_at,
-            self._decoders.get(telegram.meter_id),
+            entry.decoder if (entry := meters.get(telegram.meter_id)) is not None else None,
             key=self._key_lookup(telegram.meter_id),
             rssi_dbm=frame.rssi_dbm,
         )

@@ -31,7 +31,7 @@ from gateway.daemon.config import (
     load_config,
 )
 from gateway.daemon.dedup import Deduplicator
-from gateway.daemon.meters import Fleet, MetersFileError, Provisioning
+from gateway.daemon.meters import Fleet, MeterEntry, MetersFileError, Provisioning
 from gateway.daemon.pipeline import Pipeline, format_publication
 from gateway.daemon.processor import Publication, ReadingProcessor
 from gateway.daemon.sdnotify import SystemdNotifier
@@ -40,6 +40,7 @@ from gateway.daemon.state import ProvisionedMeter, StateStore
 from gateway.keys import KeyFileError
 from gateway.radio.base import RadioSource
 from gateway.radio.frame import ReceivedFrame
+from gateway.radio.simulator import AcceleratedClock, SimulatorSource
 from gateway.uplink.broker import BrokerSettings
 from gateway.uplink.messages import publication_message, raw_message
 from gateway.uplink.mqtt import MqttPublisher
@@ -86,8 +87,32 @@ def effective_config(config: GatewayConfig, options: RunOptions) -> GatewayConfi
 
 
 def frames_drive_clock(config: GatewayConfig) -> bool:
-    """Replays and the simulator carry their own time; the daemon's clock follows their frames."""
-    return all(s.kind in (SourceKind.REPLAY, SourceKind.SIMULATOR) for s in config.sources)
+    """A replay carries its own time: the daemon's clock then follows the recorded receive times."""
+    return all(s.kind is SourceKind.REPLAY for s in config.sources)
+
+
+def daemon_clock(config: GatewayConfig) -> Clock:
+    """Recorded time for a replay, accelerated time for a lone fast simulator, else wall time."""
+    if frames_drive_clock(config):
+        return ManualClock(EPOCH)
+    speeds = {s.speed for s in config.sources if s.kind is SourceKind.SIMULATOR}
+    if len(config.sources) == 1 and speeds and speeds != {1.0}:
+        return AcceleratedClock(datetime.now(UTC), speeds.pop())
+    return SystemClock()
+
+
+def provision_simulated_fleet(provisioning: Provisioning, sources: list[RadioSource]) -> int:
+    """First run of the embedded default: provision the simulated meters and their example keys."""
+    entries: list[tuple[MeterEntry, bytes | None]] = []
+    for source in sources:
+        if isinstance(source, SimulatorSource):
+            keys = source.fleet.keys()
+            for meter in source.fleet.meters:
+                name = f"simulated {meter.format} #{meter.index}"
+                entries.append((MeterEntry(meter.meter_id, None, name, None), keys.get(meter.meter_id)))
+    if entries:
+        provisioning.add_many(entries)
+    return len(entries)
 
 
 class Daemon:
@@ -102,6 +127,7 @@ class Daemon:
         notifier: SystemdNotifier | None = None,
         on_publication: Callable[[Publication], None] | None = None,
         sources: list[RadioSource] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.options = options or RunOptions()
         self.config = effective_config(config, self.options)
@@ -109,7 +135,7 @@ class Daemon:
         self._printer = printer
         self._on_publication = on_publication
         self._given_sources = sources
-        self.clock: Clock = ManualClock(EPOCH) if frames_drive_clock(self.config) else SystemClock()
+        self.clock: Clock = clock or daemon_clock(self.config)
         self._stop = asyncio.Event()
         self._pending: list[Publication] = []
         self._pending_raw: list[Any] = []
@@ -122,6 +148,7 @@ class Daemon:
         self.topics = Topics(self.config.gateway_id, self.config.mqtt.prefix if self.config.mqtt else "wmbus")
         self.ready = asyncio.Event()
         self.reloads = 0
+        self.failed = False
 
     # -- set-up ------------------------------------------------------------------------------------
 
@@ -131,6 +158,17 @@ class Daemon:
         with contextlib.suppress(OSError):
             state_dir.chmod(0o700)
         provisioning = Provisioning(self.config.meters_path, self.config.keys_path)
+        self.sources = self._given_sources or [
+            build_source(s, self.clock, self.config.tz) for s in self.config.sources
+        ]
+        if not self.config.meters_path.exists():
+            count = provision_simulated_fleet(provisioning, self.sources)
+            if count:
+                log.info(
+                    "provisioned the %d simulated meters and their example keys in %s",
+                    count,
+                    self.config.state_dir,
+                )
         fleet = provisioning.load()
         self.store = StateStore(self.config.state_db_path)
         self._sync_meters(fleet)
@@ -153,7 +191,13 @@ class Daemon:
             return
         self.outbox = Outbox(self.config.outbox_path, self.config.outbox_max_messages)
         broker = BrokerSettings(
-            url=mqtt.url, username=mqtt.username, password_file=mqtt.password_file, client_id=mqtt.client_id
+            url=mqtt.url,
+            username=mqtt.username,
+            password_file=mqtt.password_file,
+            client_id=mqtt.client_id,
+            ca_file=mqtt.ca_file,
+            cert_file=mqtt.cert_file,
+            key_file=mqtt.key_file,
         )
         self.publisher = MqttPublisher(
             self.outbox,
@@ -164,6 +208,9 @@ class Daemon:
             status_interval_s=self.config.status_interval_s,
         )
 
+    def _queue(self, publication: Publication) -> None:
+        self._pending.append(publication)
+
     def _publish_raw(self, frame: ReceivedFrame, meter_id: str, manufacturer: str) -> None:
         self._pending_raw.append(
             raw_message(self.topics, frame, meter_id=meter_id, manufacturer=manufacturer)
@@ -171,15 +218,14 @@ class Daemon:
 
     # -- the run -----------------------------------------------------------------------------------
 
-    async def run(self) -> None:
-        """Run until stopped (signal, --duration, or the end of a replay); always flushes on the way out."""
+    async def run(self) -> int:
+        """Run until stopped (signal, --duration, end of a replay); flush on the way out; 0 or 1 (failed)."""
         fleet = self._open_state()
         self._open_uplink()
         raw = self._publish_raw if self.config.mqtt is not None and self.config.mqtt.raw else None
         self.pipeline = Pipeline(
-            fleet, self.dedup, self.processor, self._pending.append, unknown_log=self.store, publish_raw=raw
+            fleet, self.dedup, self.processor, self._queue, unknown_log=self.store, publish_raw=raw
         )
-        self.sources = self._given_sources or [build_source(s, self.clock) for s in self.config.sources]
         loop = asyncio.get_running_loop()
         installed = self._install_signals(loop)
         tasks: list[asyncio.Task[Any]] = []
@@ -209,6 +255,7 @@ class Daemon:
             await self._shutdown()
             for sig in installed:
                 loop.remove_signal_handler(sig)
+        return 1 if self.failed else 0
 
     def stop(self) -> None:
         """Ask the daemon to stop (what SIGTERM and SIGINT do)."""
@@ -229,15 +276,21 @@ class Daemon:
         follow = isinstance(self.clock, ManualClock)
         clock = self.clock
         handle = self.pipeline.handle
-        async for frame in source.frames():
-            if follow:
-                assert isinstance(clock, ManualClock)
-                clock.set(frame.received_at)
-            handle(frame)
-            self._frames_since_flush += 1
-            if self._frames_since_flush >= FLUSH_FRAMES:
-                self.flush()
-                await asyncio.sleep(0)  # let the publisher and the signals in during a fast replay
+        try:
+            async for frame in source.frames():
+                if follow:
+                    assert isinstance(clock, ManualClock)
+                    clock.set(frame.received_at)
+                handle(frame)
+                self._frames_since_flush += 1
+                if self._frames_since_flush >= FLUSH_FRAMES:
+                    self.flush()
+                    await asyncio.sleep(0)  # let the publisher and the signals in during a fast replay
+        except Exception:
+            # sources never raise for bad input; this is a bug: stop with an error so systemd restarts us
+            log.exception("radio source %s failed", source.name)
+            self.failed = True
+            self._stop.set()
 
     async def _ticker(self) -> None:
         while True:
@@ -270,6 +323,8 @@ class Daemon:
             self.outbox.put_many([publication_message(self.topics, p) for p in pending] + raw)
         # state after the outbox: what the state calls done is queued for sending
         self.processor.commit()
+        # forget the dedup windows that have closed (their final copy counts are in the counters)
+        self.dedup.closed(self.clock.now().timestamp())
 
     @property
     def _printing(self) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from gateway.clock import Clock
 from gateway.daemon.config import SourceConfig, SourceKind
 from gateway.radio.amber import AmberSource
@@ -11,6 +13,7 @@ from gateway.radio.frame import LinkMode
 from gateway.radio.imst import Im871aSource
 from gateway.radio.replay import ReplaySource
 from gateway.radio.rtlwmbus import RtlWmbusSource
+from gateway.radio.simulator import SimulatedFleet, SimulatorSource
 
 
 class SourceBuildError(Exception):
@@ -18,12 +21,15 @@ class SourceBuildError(Exception):
 
 
 def link_modes(text: str) -> tuple[LinkMode, ...]:
-    """"C1T1" -> (C1, T1); "T1" -> (T1,)."""
+    """ "C1T1" -> (C1, T1); "T1" -> (T1,)."""
     return tuple(LinkMode(text[index : index + 2]) for index in range(0, len(text), 2))
 
 
-def build_source(config: SourceConfig, clock: Clock) -> RadioSource:
-    """One radio source; the simulator and replay get the daemon's clock to drive."""
+def build_source(config: SourceConfig, clock: Clock, tz: ZoneInfo | None = None) -> RadioSource:
+    """One radio source on the daemon's clock; the simulated meters keep month ends in ``tz``."""
+    if config.kind is SourceKind.SIMULATOR:
+        fleet = SimulatedFleet(config.seed, config.meter_count, clock, tz=tz)
+        return SimulatorSource(fleet, config.name)
     if config.kind in (SourceKind.IM871A, SourceKind.AMB8465, SourceKind.CUL):
         assert config.device is not None  # the configuration requires it
         serial_types: dict[SourceKind, type[Im871aSource | AmberSource | CulSource]] = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -10,13 +11,16 @@ from typer.testing import CliRunner
 
 from gateway.cli.app import app
 from gateway.daemon.meters import Provisioning
+from tests.daemon.test_e2e import rtl_wmbus_line
+from tests.daemon.test_pipeline import encrypted_water_vectors
+from tests.vectors import Vector
 
 KEY = "000102030405060708090A0B0C0D0E0F"
 runner = CliRunner()
 
 
 def invoke(*args: str, stdin: str | None = None) -> tuple[int, str]:
-    result = runner.invoke(app, list(args), input=stdin)
+    result = runner.invoke(app, list(args), input=stdin, env={"COLUMNS": "200"})
     return result.exit_code, result.output
 
 
@@ -115,3 +119,64 @@ def test_config_check_refuses_a_readable_keys_file(state: Path) -> None:
     (state / "keys.toml").chmod(0o640)
     code, out = invoke("config", "check", "--state-dir", str(state))
     assert code == 1 and "chmod 600" in out.replace("\n", "")
+
+
+def replay_file(tmp_path: Path, vectors: list[Vector], hours: int = 54) -> Path:
+    """Hourly telegrams from 29 September 00:00 UTC: 54 hours cross the 1 October cut-off (Rome)."""
+    start = datetime(2026, 9, 29, tzinfo=UTC)
+    lines = [
+        rtl_wmbus_line(start + timedelta(hours=h), v.telegram, v.meter_id)
+        for h in range(hours)
+        for v in vectors
+    ]
+    path = tmp_path / "air.msg"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_run_replay_then_status_and_show(tmp_path: Path, state: Path) -> None:
+    known, stranger = encrypted_water_vectors()[:2]
+    assert known.key is not None
+    code, out = invoke("meters", "add", known.meter_id, "--key", known.key.hex(), "--state-dir", str(state))
+    assert code == 0, out
+    recording = replay_file(tmp_path, [known, stranger])
+    code, out = invoke("run", "--replay", str(recording), "--state-dir", str(state))
+    assert code == 0, out
+    reading_lines = [line for line in out.splitlines() if known.meter_id in line and " m3" in line]
+    assert len([line for line in reading_lines if "monthly" not in line]) == 54  # one line per reading
+    assert stranger.meter_id not in out  # not provisioned: never printed
+    assert any(line.startswith("monthly") and "2026-09" in line for line in out.splitlines())
+    code, out = invoke("status", "--state-dir", str(state))
+    assert code == 0, out
+    assert "coverage" in out and "read in 2026-10" in out
+    assert known.meter_id in out and stranger.meter_id in out  # last seen; heard but not provisioned
+    code, out = invoke("meters", "show", known.meter_id, "--state-dir", str(state))
+    assert code == 0 and "total_m3" in out and str(known.expected["total_m3"]) in out
+    assert known.key.hex() not in out.lower()
+
+
+def test_status_without_state_says_so(state: Path) -> None:
+    code, out = invoke("status", "--state-dir", str(state))
+    assert code == 1 and "no state database" in out
+
+
+def test_listen_surveys_the_air(tmp_path: Path, state: Path) -> None:
+    known, stranger = encrypted_water_vectors()[:2]
+    invoke("meters", "add", known.meter_id, "--no-key", "--state-dir", str(state))
+    config = tmp_path / "gateway.toml"
+    config.write_text(f'[[radio]]\ntype = "replay"\npath = "{replay_file(tmp_path, [known, stranger], 2)}"\n')
+    code, out = invoke("listen", "--config", str(config), "--state-dir", str(state), "--duration", "5")
+    assert code == 0, out
+    assert "2 meters heard (1 provisioned), 4 frames" in out
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") > 5}
+    assert set(rows) == {known.meter_id, stranger.meter_id}
+    for row in rows.values():
+        cells = [cell.strip() for cell in row.split("│")]
+        assert cells[6] == "yes"  # encrypted
+    assert [c.strip() for c in rows[known.meter_id].split("│")][7] == "yes"
+    assert [c.strip() for c in rows[stranger.meter_id].split("│")][7] == "no"
+
+
+def test_run_refuses_a_bad_mqtt_url(state: Path) -> None:
+    code, out = invoke("run", "--mqtt", "http://broker", "--state-dir", str(state), "--duration", "1")
+    assert code == 1 and "mqtt://" in out

@@ -5,13 +5,20 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from gateway.daemon.meters import MeterEntry, Provisioning
 from gateway.daemon.sdnotify import SystemdNotifier
+from gateway.daemon.state import StateStore
+from tests.daemon.test_e2e import rtl_wmbus_line
+from tests.daemon.test_pipeline import encrypted_water_vectors
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "systemd" / "wmbus-gateway.service"
@@ -53,7 +60,7 @@ def test_unit_lifecycle_settings() -> None:
     assert settings["Restart"] == ["on-failure"]
     assert settings["KillSignal"] == ["SIGTERM"]
     assert settings["StateDirectory"] == ["wmbus-gateway"]
-    assert settings["DynamicUser"] == ["yes"] or "User" in settings
+    assert settings.get("DynamicUser") == ["yes"] or settings["User"] == ["wmbus-gateway"]
     assert "-HUP" in settings["ExecReload"][0]
     exec_start = settings["ExecStart"][0]
     assert " run " in exec_start and "--state-dir /var/lib/wmbus-gateway" in exec_start
@@ -132,3 +139,70 @@ def test_notifier_is_silent_outside_systemd() -> None:
     assert notifier.ready() is False
     other_pid = SystemdNotifier({"NOTIFY_SOCKET": "/x", "WATCHDOG_USEC": "1000", "WATCHDOG_PID": "1"})
     assert other_pid.watchdog_s is None  # the watchdog is meant for another process
+
+
+def test_daemon_lifecycle_ready_watchdog_reload_and_graceful_stop(tmp_path: Path) -> None:
+    """The real daemon process: READY=1 once the radio is up, WATCHDOG=1, SIGHUP reload, SIGTERM flush."""
+    known, later = encrypted_water_vectors()[:2]
+    at = datetime(2026, 9, 1, 12, tzinfo=UTC)
+    recording = tmp_path / "air.msg"
+    recording.write_text(
+        rtl_wmbus_line(at, known.telegram, known.meter_id)
+        + "\n"
+        + rtl_wmbus_line(at, later.telegram, later.meter_id)
+        + "\n"
+    )
+    state = tmp_path / "state"
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        f'[gateway]\nid = "lifecycle"\nstate_dir = "{state}"\n\n'
+        f'[[radio]]\ntype = "rtl_wmbus"\ncommand = "cat {recording}; exec sleep 600"\n'
+    )
+    assert known.key is not None and later.key is not None
+    Provisioning(state / "meters.toml", state / "keys.toml").add(MeterEntry(known.meter_id), known.key)
+
+    notify_path = tmp_path / "notify"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(str(notify_path))
+    server.settimeout(10)
+    env = {**os.environ, "NOTIFY_SOCKET": str(notify_path), "WATCHDOG_USEC": "300000"}
+    env.pop("WATCHDOG_PID", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "run", "--config", str(config)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        messages: list[str] = []
+
+        def wait_for(field: str) -> None:
+            while not any(field in message.split("\n") for message in messages):
+                messages.append(server.recv(4096).decode())
+
+        wait_for("READY=1")
+        wait_for("WATCHDOG=1")
+        # provision the second meter while running, then reload
+        Provisioning(state / "meters.toml", state / "keys.toml").add(MeterEntry(later.meter_id), later.key)
+        process.send_signal(signal.SIGHUP)
+        wait_for("RELOADING=1")
+        messages.clear()
+        wait_for("READY=1")
+        process.send_signal(signal.SIGTERM)
+        wait_for("STOPPING=1")
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        server.close()
+    assert process.returncode == 0, err
+    assert "reloaded: 2 meters, 2 keys" in err
+    assert known.meter_id in out  # the reading was printed (no MQTT configured)
+    store = StateStore(state / "state.db")
+    try:
+        assert store.meter_ids() == {known.meter_id, later.meter_id}
+        assert store.last_reading(known.meter_id) is not None  # flushed on stop
+    finally:
+        store.close()
