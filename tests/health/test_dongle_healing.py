@@ -195,6 +195,7 @@ async def test_a_dongle_mute_with_its_port_open_is_found_and_healed_by_reinitial
     settings = district.monitor.settings
     silent = district.first(HealthEventName.SOURCE_SILENT)
     assert district.seconds(silent) - stalled_at <= settings.min_silence_s + settings.tick_s
+    assert silent.details["connected"] is True  # mute with its port open: the source saw nothing wrong
     recovered = district.first(HealthEventName.SOURCE_RECOVERED)
     assert recovered.details["healed_by"] == "reinitialise"
     assert recovered.details["heal_steps"] == 1
