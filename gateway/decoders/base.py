@@ -42,7 +42,7 @@ class Match:
 
 
 # The standard fields, read the way EN 13757-3 / OMS meters send them (water first).
-WATER_FIELDS: tuple[Field, ...] = (
+STANDARD_FIELDS: tuple[Field, ...] = (
     Field("total_m3", "volume", direction=Direction.PLAIN),
     Field("total_backward_m3", "volume", direction=Direction.BACKWARD),
     Field("flow_m3h", "volume_flow"),
@@ -69,7 +69,7 @@ class MeterDecoder:
     name: str
     matches: tuple[Match, ...]
     description: str
-    fields: tuple[Field, ...] = WATER_FIELDS
+    fields: tuple[Field, ...] = STANDARD_FIELDS
     set_days: bool = True  # offer historic volumes as target_m3 candidates
     latest_set_day: bool = False  # target is the most recent dated register, not the lowest storage
     target_storage: int | None = None  # the storage number the maker documents as its set day

@@ -8,7 +8,7 @@ register with the same DIF/VIF (purpose undocumented) is kept as ``volume_b_m3``
 
 from __future__ import annotations
 
-from gateway.decoders.base import WATER_FIELDS, Match, MeterDecoder
+from gateway.decoders.base import STANDARD_FIELDS, Match, MeterDecoder
 from gateway.decoders.fields import Field
 from gateway.decoders.status import Flag, FlagTable
 from gateway.reading import Alarm
@@ -29,7 +29,7 @@ KADEN = MeterDecoder(
         *(Match("ECM", device_type=kind) for kind in (0x06, 0x07, 0x16)),
     ),
     description="Kaden / Ecomess water meters and Picoflux AiR (leak in the TPL status byte)",
-    fields=(*WATER_FIELDS, Field("volume_b_m3", "volume", occurrence=1)),
+    fields=(*STANDARD_FIELDS, Field("volume_b_m3", "volume", occurrence=1)),
     tpl_bits=LEAK_BITS,
 )
 

@@ -7,7 +7,7 @@ meaning is not public are kept raw as ``itron_mfct_a`` / ``itron_mfct_b``.
 
 from __future__ import annotations
 
-from gateway.decoders.base import WATER_FIELDS, Match, MeterDecoder
+from gateway.decoders.base import STANDARD_FIELDS, Match, MeterDecoder
 from gateway.decoders.draft import ReadingDraft
 from gateway.wmbus.telegram import Telegram
 
@@ -27,7 +27,7 @@ WATER = MeterDecoder(
     name="itron",
     matches=tuple(Match("ITW", device_type=kind) for kind in (0x06, 0x07, 0x16)),
     description="Itron Cyble / Intelis water meters (OMS records)",
-    fields=WATER_FIELDS,
+    fields=STANDARD_FIELDS,
     proprietary=_raw_manufacturer_records,
 )
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from gateway.decoders.base import WATER_FIELDS, Match, MeterDecoder
+from gateway.decoders.base import STANDARD_FIELDS, Match, MeterDecoder
 from gateway.decoders.draft import ReadingDraft
 from gateway.decoders.fields import Direction, Field
 from gateway.wmbus.records import DataRecord
@@ -104,7 +104,7 @@ QUNDIS = MeterDecoder(
     matches=tuple(Match("QDS", device_type=kind) for kind in _KINDS),
     description="Qundis Q water / Q heat / Q caloric 5.5 (OMS records or walk-by block), month end as target",
     fields=(
-        *WATER_FIELDS,
+        *STANDARD_FIELDS,
         Field("last_month_energy_consumption_kwh", "energy", storage=17, direction=Direction.PLAIN),
         Field("last_year_energy_consumption_kwh", "energy", storage=1, direction=Direction.PLAIN),
         Field("consumption_at_set_date_17_hca", "hca_units", storage=17),

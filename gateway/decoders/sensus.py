@@ -6,14 +6,14 @@ instantaneous volume-flow record, the maximum flow of the previous period.
 
 from __future__ import annotations
 
-from gateway.decoders.base import WATER_FIELDS, Match, MeterDecoder
+from gateway.decoders.base import STANDARD_FIELDS, Match, MeterDecoder
 from gateway.decoders.fields import Field
 
 IPERL = MeterDecoder(
     name="iperl",
     matches=(Match("SEN", 0x68, 0x06), Match("SEN", 0x68, 0x07), Match("SEN", 0x7C, 0x07)),
     description="Sensus iPERL water meter (OMS; the flow record is the last period's maximum)",
-    fields=(Field("max_flow_m3h", "volume_flow"), *WATER_FIELDS),
+    fields=(Field("max_flow_m3h", "volume_flow"), *STANDARD_FIELDS),
 )
 
 DECODERS = (IPERL,)
