@@ -101,38 +101,52 @@ def throughput(telegrams: int, meters: int) -> None:
         print(f"  outbox: {queued}")
 
 
+# Only the run command, as if gateway/cli/app.py imported its command modules lazily.
+RUN_ONLY = (
+    "import sys, typer; from gateway.cli import run; app = typer.Typer(); app.callback()(lambda: None); "
+    "run.register(app); app(sys.argv[1:], prog_name='wmbus-gateway')"
+)
+
+
+def peak_rss_mb(command: list[str]) -> tuple[float, float]:
+    """Run ``command`` to its end; (peak resident set size in MB, seconds)."""
+    started = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(child.pid, 0)
+    elapsed = time.perf_counter() - started
+    stderr = child.stderr.read() if child.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"daemon failed: {stderr[-2000:]}")
+    return usage.ru_maxrss / 1024, elapsed
+
+
 def memory(meters: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         fleet = SimulatedFleet(seed=9, meter_count=meters, clock=ManualClock(START), start=START)
         recording = folder / "every-meter.msg"
         lines = every_meter_recording(fleet, recording, rounds=3)
-        state = folder / "state"
-        provision(fleet, state)
-        command = [
-            sys.executable,
-            "-m",
-            "gateway",
-            "run",
-            "--replay",
-            str(recording),
-            "--state-dir",
-            str(state),
-        ]
-        started = time.perf_counter()
-        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        _, status, usage = os.wait4(child.pid, 0)
-        elapsed = time.perf_counter() - started
-        child.returncode = os.waitstatus_to_exitcode(status)
-        stderr = child.stderr.read() if child.stderr else ""
-        if child.returncode != 0:
-            raise SystemExit(f"daemon failed ({child.returncode}): {stderr[-2000:]}")
-        peak_mb = usage.ru_maxrss / 1024
-        verdict = "OK" if peak_mb < 60 else "OVER TARGET"
-        print(
-            f"memory: `wmbus-gateway run --replay` with {meters} provisioned meters, {lines} telegrams "
-            f"({elapsed:.1f} s): peak RSS {peak_mb:.1f} MB (target < 60 MB: {verdict})"
-        )
+        idle = folder / "idle.msg"
+        idle.write_text("\n")
+        print(f"memory: {meters} provisioned meters (keys and all), {lines} telegrams heard, 3 per meter")
+        for label, prefix in (
+            ("wmbus-gateway run", [sys.executable, "-m", "gateway"]),
+            ("run command alone", [sys.executable, "-c", RUN_ONLY]),
+        ):
+            for what, replay in (("provisioned, nothing heard", idle), ("every meter heard", recording)):
+                state = folder / f"state-{len(label)}-{len(what)}"
+                provision(fleet, state)
+                command = [*prefix, "run", "--replay", str(replay), "--state-dir", str(state)]
+                peak_mb, elapsed = peak_rss_mb(command)
+                verdict = "OK" if peak_mb < 60 else "over the 60 MB target"
+                print(f"  {label:18} {what:27} peak RSS {peak_mb:6.1f} MB ({elapsed:.0f} s) {verdict}")
+        for label, code in (
+            ("python alone", "pass"),
+            ("imports of wmbus-gateway (all commands)", "import gateway.cli.app"),
+            ("imports of the run command", "import gateway.cli.run"),
+        ):
+            peak_mb, _ = peak_rss_mb([sys.executable, "-c", code])
+            print(f"  baseline: {label:40} {peak_mb:6.1f} MB")
 
 
 def main() -> None:
