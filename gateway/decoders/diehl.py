@@ -13,21 +13,27 @@ PRIOS facts (public: wmbusmeters src/driver_izar.cc and src/manufacturer_specifi
   6 underflow, 5 overflow, 4 submarine, 3 sensor fraud now, 2 before, 1 mechanical fraud now, 0 before.
 - DME/HYD PRIOS frames (not SAP) carry version and type before the id: A field = ver, type, id (4 BCD).
 Diehl OMS meters (Hydrus, Altair, ...) keep several closed periods (set day in storage 1, month end in
-storage 3 or 8 with a date-time): the most recent dated one is the target.
+storage 3 or 8 with a date-time): the most recent dated one is the target. "Real data" telegrams (CI 0x7A
+with bit 12 of the configuration word set) scramble the records with the same LFSR; the check is that
+the byte sum of the plain records, masked with 0xEF, equals the configuration word's high byte masked
+likewise (manufacturer_specificities.cc, ``CHECKSUM_AND_0XEF``).
 """
 
 from __future__ import annotations
 
 from datetime import date
 
-from gateway.decoders.base import Match, MeterDecoder
+from gateway.decoders.base import STANDARD_FIELDS, Match, MeterDecoder
 from gateway.decoders.draft import ReadingDraft
+from gateway.decoders.fields import apply_fields, offer_set_days
 from gateway.decoders.status import Flag, FlagTable
 from gateway.reading import Alarm
+from gateway.wmbus.records import parse_records
 from gateway.wmbus.telegram import Telegram
 
 DEFAULT_KEYS = (bytes.fromhex("39BC8A10E66D83F8"), bytes.fromhex("51728910E66D83F8"))
 _CHECK_BYTE = 0x4B
+_REAL_DATA_BIT = 0x1000
 _CONTENT_START = 15
 _PRIOS_CIS = frozenset(range(0xA0, 0xA8))
 _MAKERS = ("DME", "HYD", "SAP", "EWT", "SPL")
@@ -79,6 +85,35 @@ def descramble(frame: bytes, key: bytes) -> bytes | None:
     if content[0] ^ mask[0] != _CHECK_BYTE:
         return None
     return bytes(a ^ b for a, b in zip(content, mask, strict=True))
+
+
+def _real_data_plain(frame: bytes, key: bytes) -> bytes | None:
+    content = frame[_CONTENT_START:]
+    if not content:
+        return None
+    mask = prios_keystream(frame, key, len(content))
+    plain = bytes(a ^ b for a, b in zip(content, mask, strict=True))
+    return plain if sum(plain) & 0xEF == frame[14] & 0xEF else None
+
+
+def _is_real_data(telegram: Telegram) -> bool:
+    tpl = telegram.tpl
+    return tpl is not None and telegram.ci == 0x7A and bool((tpl.config or 0) & _REAL_DATA_BIT)
+
+
+def _real_data(telegram: Telegram, draft: ReadingDraft) -> None:
+    if not _is_real_data(telegram):
+        return
+    frame = telegram.raw
+    keys = ((draft.key,) if draft.key is not None else ()) + DEFAULT_KEYS
+    plain = next((p for p in (_real_data_plain(frame, key) for key in keys) if p is not None), None)
+    if plain is None:
+        draft.mark_unsupported("Diehl real-data telegram did not descramble with the meter or default keys")
+        return
+    records = parse_records(plain, _CONTENT_START)
+    draft.records = records
+    apply_fields(records, STANDARD_FIELDS, draft)
+    offer_set_days(records, draft)
 
 
 def _period_date(low: int, high: int) -> date | None:
@@ -138,6 +173,8 @@ DIEHL_OMS = MeterDecoder(
     matches=tuple(Match(maker) for maker in _MAKERS),
     description="Diehl OMS meters (Hydrus, Altair, Sharky ...): standard records, latest closed period",
     latest_set_day=True,
+    proprietary=_real_data,
+    records_valid=lambda telegram: not _is_real_data(telegram),
 )
 
 DECODERS = (IZAR, DIEHL_OMS)

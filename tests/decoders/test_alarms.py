@@ -1,5 +1,5 @@
 """Alarm normalisation for every family that reports alarms: real vectors where they carry alarms,
-otherwise telegrams built here from the public format (each says so)."""
+otherwise telegrams built here from the public format (each says so); also constructed proprietary frames."""
 
 from __future__ import annotations
 
@@ -210,3 +210,21 @@ def test_minomess_constructed_leaking_and_backflowing() -> None:
     assert reading.decoder == "minomess"
     assert reading.alarms == frozenset({Alarm.LEAK, Alarm.BACKFLOW})
     assert reading.extra["status"] == "BACKFLOWING LEAKING WAS_LEAKING"
+
+
+def test_diehl_real_data_constructed() -> None:
+    # Built from the public "real data" format: CI 0x7A with configuration bit 12 set, records scrambled
+    # with the PRIOS LFSR under the second public default key, checked by their byte sum.
+    plain = bytes.fromhex("0413" + "39300000" + "4413" + "10270000" + "426C" + "5E39")
+    header = b"\x00" + _dll("DME", "12345678", 0x70, 0x07) + bytes([0x7A, 0x2A, 0x00])
+    config_high = (sum(plain) & 0xEF) | 0x10
+    header += bytes([0x00, config_high])
+    mask = prios_keystream(header, DEFAULT_KEYS[1], len(plain))
+    frame = header + bytes(a ^ b for a, b in zip(plain, mask, strict=True))
+    frame = bytes([len(frame) - 1]) + frame[1:]
+    reading = _decode(frame)
+    assert reading.decoder == "diehl"
+    assert reading.unsupported is None
+    assert reading.total_m3 == pytest.approx(12.345)
+    assert reading.target_m3 == pytest.approx(10.0)
+    assert reading.target_date is not None and reading.target_date.isoformat() == "2026-09-30"
