@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
+from functools import lru_cache
 
 from construct import Bytes, Int8ul, Int16ul, Struct
 
@@ -130,6 +131,14 @@ class TransportLayer:
         return None if self.device_type is None else medium_name(self.device_type)
 
 
+@lru_cache(maxsize=8192)
+def _short_header(ci: int, header: bytes) -> TransportLayer:
+    # Access number, status and configuration take few values fleet-wide: cached, a short header is free.
+    kind, compact = TPL_CIS[ci]
+    acc, status, config = _SHORT.unpack(header)
+    return TransportLayer(ci, kind, compact, acc, status, config)
+
+
 def parse_tpl(frame: bytes, offset: int) -> tuple[TransportLayer, int]:
     """Read the TPL header whose CI (one of TPL_CIS) is at ``offset``; return it and the payload offset."""
     ci = frame[offset]
@@ -140,8 +149,8 @@ def parse_tpl(frame: bytes, offset: int) -> tuple[TransportLayer, int]:
     if kind is HeaderKind.SHORT:
         if len(frame) < pos + _SHORT.size:
             raise TruncatedError("frame ends inside the TPL short header", len(frame))
-        acc, status, config = _SHORT.unpack_from(frame, pos)
-        tpl = TransportLayer(ci, kind, compact, acc, status, config)
+        tpl = _short_header(ci, frame[pos : pos + _SHORT.size])
+        config = tpl.config or 0
         pos += _SHORT.size
     else:
         if len(frame) < pos + _LONG.size:
