@@ -62,6 +62,16 @@ class ReadingDraft:
         """Add the maker's names of raised status flags (joined into ``extra["status"]``)."""
         self.status_labels.update(labels)
 
+    def clear_measurements(self) -> None:
+        """Forget the registers read so far (status, alarms and identity stay)."""
+        self.meter_datetime = None
+        self.total_m3 = self.target_m3 = self.total_backward_m3 = None
+        self.target_date = None
+        self.flow_m3h = self.max_flow_m3h = self.flow_temperature_c = None
+        self.external_temperature_c = self.battery_v = None
+        self.extra.clear()
+        self.set_days.clear()
+
     def mark_unsupported(self, reason: str) -> None:
         """Say which part of the telegram this decoder could not read (the first reason wins)."""
         if self.unsupported is None:
