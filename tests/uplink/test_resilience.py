@@ -61,10 +61,13 @@ async def test_broker_restart_under_traffic_loses_nothing_and_stores_once(
                 assert len(outbox) > 0  # the outbox held traffic while the broker was away
                 mosquitto.start()
             await asyncio.sleep(0.01)
-        async with asyncio.timeout(20):
-            while len(outbox) or ingester.stats.points < 2 * count * len(METERS):
-                await asyncio.sleep(0.05)
-                outbox.flush_acks()
+        try:
+            async with asyncio.timeout(20):
+                while len(outbox) or ingester.stats.points < 2 * count * len(METERS):
+                    await asyncio.sleep(0.05)
+                    outbox.flush_acks()
+        except TimeoutError:
+            raise AssertionError(f"outbox {len(outbox)}, {publisher.stats}, {ingester.stats}") from None
     assert publisher.stats.connects >= 2 and ingester.stats.connects >= 2
     for meter in METERS:
         samples = victoria_metrics.samples(f'wmbus_reading_total_m3{{meter="{meter}"}}')
