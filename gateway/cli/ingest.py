@@ -65,7 +65,13 @@ def ingest(
     protocol: Annotated[
         Protocol, typer.Option(help="MQTT version: auto tries 5, then 3.1.1.")
     ] = Protocol.AUTO,
-    shared: Annotated[bool, typer.Option(help="Use an MQTT 5 shared subscription.")] = True,
+    shared: Annotated[
+        bool,
+        typer.Option(
+            help="Split the load with the other ingesters of --group (MQTT 5 shared subscription); "
+            "see docs/timeseries.md for what a broker restart costs then."
+        ),
+    ] = False,
     batch_lines: Annotated[int, typer.Option(help="Write at most this many points per batch.", min=1)] = 5000,
     batch_delay: Annotated[
         float, typer.Option(help="Write a batch at the latest after this many seconds.")
@@ -114,9 +120,10 @@ def ingest(
     )
     sink = InfluxSink(influx_url, bucket, org=org, token=token)
     ingester = Ingester(broker, sink, settings, raw_handler=raw_handler)
+    how = f"shared in group {group}" if shared else "plain subscription"
     console.print(
         f"[dim]ingesting {prefix}/+/meters/# from {broker.host}:{broker.port} into {influx_url}"
-        f" (group {group}, client id {settings.client_id})[/]",
+        f" ({how}, client id {settings.client_id})[/]",
         highlight=False,
     )
     with contextlib.suppress(KeyboardInterrupt):

@@ -59,7 +59,9 @@ class IngestSettings:
 
     prefix: str = DEFAULT_PREFIX
     group: str = "wmbus-ingest"
-    shared: bool = True
+    # Off by default: mosquitto 2.0 forgets shared subscriptions of offline sessions when it restarts,
+    # so messages published before the ingester is back would be lost (docs/timeseries.md).
+    shared: bool = False
     client_id: str = field(default_factory=default_client_id)
     batch_max_lines: int = 5000
     batch_max_delay_s: float = 0.2

@@ -115,8 +115,8 @@ async def test_malformed_payload_is_logged_and_skipped(
 async def test_two_ingesters_share_the_load(mosquitto: Mosquitto, victoria_metrics: VictoriaMetrics) -> None:
     publications = [reading_publication(f"9000000{m}", n) for n in range(100) for m in range(4)]
     async with (
-        ingesting(mosquitto, victoria_metrics, client_id="ingest-1") as first,
-        ingesting(mosquitto, victoria_metrics, client_id="ingest-2") as second,
+        ingesting(mosquitto, victoria_metrics, client_id="ingest-1", shared=True) as first,
+        ingesting(mosquitto, victoria_metrics, client_id="ingest-2", shared=True) as second,
     ):
         assert first.stats.shared and second.stats.shared
         await publish_raw(mosquitto, messages_of("gwA", publications))
