@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from enum import Enum
 
 from gateway.decoders.draft import ReadingDraft
@@ -29,6 +29,7 @@ READING_FIELDS = frozenset(
     }
 )
 
+_TIME_QUANTITIES = frozenset({"date", "datetime"})
 BACKWARD = "backward_flow"
 FORWARD = "forward_flow"
 
@@ -136,6 +137,8 @@ def apply_fields(records: Iterable[DataRecord], table: Iterable[Field], draft: R
         for record in candidates:
             if not row.matches(record):
                 continue
+            if row.quantity not in _TIME_QUANTITIES and isinstance(record.value, date | time):
+                continue  # a "date of ..." VIFE turned this register into a point in time
             if seen < row.occurrence:
                 seen += 1
                 continue

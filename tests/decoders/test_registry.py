@@ -89,3 +89,10 @@ def test_aliases_name_the_same_decoder() -> None:
     assert reading.decoder == "mkradio"
     assert reading.total_m3 == pytest.approx(13.8)
     assert reading.target_m3 == pytest.approx(8.9)
+
+
+def test_a_date_of_volume_record_is_not_taken_for_the_index() -> None:
+    # 04 93 6A: "date of first begin" of a volume (a point in time), then the plain volume register.
+    body = "443A6378563477" + "01" + "07" + "7A2A000000" + "04936A" + "00002101" + "0413" + "39300000"
+    reading = decode_reading(parse_telegram(_frame(body)), AT)
+    assert reading.total_m3 == pytest.approx(12.345)
