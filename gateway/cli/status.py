@@ -89,12 +89,25 @@ def _coverage(report: dict[str, Any]) -> None:
 def _sources(saved: dict[str, Any]) -> None:
     sources = saved.get("sources") or {}
     table = Table(title=f"radio sources (as of {saved.get('at', 'never')})")
-    for column in ("source", "connected", "frames", "errors", "reconnects", "last frame", "last error"):
+    for column in (
+        "source",
+        "health",
+        "connected",
+        "frames",
+        "errors",
+        "reconnects",
+        "last frame",
+        "last error",
+    ):
         table.add_column(column)
     for name, stats in sources.items():
         errors = sum(stats.get("errors", {}).values())
+        health = str(stats.get("state", "-"))
         table.add_row(
             name,
+            health
+            if health in ("healthy", "learning", "-")
+            else f"[red]{health}[/] {stats.get('reason') or ''}",
             "yes" if stats.get("connected") else "[red]no[/]",
             str(stats.get("frames", 0)),
             str(errors),

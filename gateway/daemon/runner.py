@@ -37,6 +37,7 @@ from gateway.daemon.processor import Publication, ReadingProcessor
 from gateway.daemon.sdnotify import SystemdNotifier
 from gateway.daemon.sources import build_source
 from gateway.daemon.state import ProvisionedMeter, StateStore
+from gateway.health import HealthEvent, HealthMonitor, HealthSettings
 from gateway.keys import KeyFileError
 from gateway.radio.base import RadioSource
 from gateway.radio.frame import ReceivedFrame
@@ -55,6 +56,7 @@ FLUSH_FRAMES = 2000  # ... or this many frames, whichever comes first
 READY_TIMEOUT_S = 15.0  # READY=1 is sent when every source is connected, or after this long
 DRAIN_TIMEOUT_S = 5.0  # on stop, how long the publisher may keep sending the outbox
 STATUS_META_KEY = "daemon.status"  # the last status document, for `wmbus-gateway status`
+HEALTH_META_KEY = "health.snapshot"  # the health monitor's learned cadences
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -171,6 +173,14 @@ class Daemon:
                 )
         fleet = provisioning.load()
         self.store = StateStore(self.config.state_db_path)
+        self.health: HealthMonitor | None = None
+        if not frames_drive_clock(self.config):  # a replay has no receiver to watch
+            self.health = HealthMonitor(self.clock, HealthSettings.from_mapping(self.config.health))
+            for source in self.sources:
+                self.health.add_source(source)
+            saved = self.store.get_meta(HEALTH_META_KEY)
+            if saved:
+                self.health.restore(json.loads(saved))
         self._sync_meters(fleet)
         self.processor = ReadingProcessor(
             self.store, self.config.billing_settings, self.config.tz, autocommit=False
@@ -240,6 +250,8 @@ class Daemon:
             tasks.append(asyncio.create_task(self._flusher(), name="flusher"))
             tasks.append(asyncio.create_task(self._watchdog(), name="watchdog"))
             tasks.append(asyncio.create_task(self._announce_ready(), name="ready"))
+            if self.health is not None:
+                tasks.append(asyncio.create_task(self._watch_health(self.health), name="health"))
             if self.options.duration_s is not None:
                 loop.call_later(self.options.duration_s, self._stop.set)
             sources_done = asyncio.create_task(_all_done(source_tasks))
@@ -276,11 +288,14 @@ class Daemon:
         follow = isinstance(self.clock, ManualClock)
         clock = self.clock
         handle = self.pipeline.handle
+        on_frame = self.health.on_frame if self.health is not None else None
         try:
             async for frame in source.frames():
                 if follow:
                     assert isinstance(clock, ManualClock)
                     clock.set(frame.received_at)
+                if on_frame is not None:
+                    on_frame(frame)  # the receiver's health counts every frame, before dedup
                 handle(frame)
                 self._frames_since_flush += 1
                 if self._frames_since_flush >= FLUSH_FRAMES:
@@ -303,6 +318,13 @@ class Daemon:
         if now > EPOCH:
             for publication in self.processor.tick(now):
                 self.pipeline.emit(publication)
+
+    async def _watch_health(self, health: HealthMonitor) -> None:
+        def publish(event: HealthEvent) -> None:
+            log.warning("radio source %s: %s", event.source, event.name.value)
+            self.pipeline.emit(event.to_publication())
+
+        await health.run(publish)
 
     async def _flusher(self) -> None:
         while True:
@@ -413,9 +435,12 @@ class Daemon:
             self.processor = ReadingProcessor(self.store, fresh.billing_settings, fresh.tz, autocommit=False)
             self.pipeline.set_processor(self.processor)
         logging.getLogger("gateway").setLevel(fresh.log_level.upper())
-        if fresh.mqtt != self.config.mqtt:
-            log.warning("MQTT settings changed: they take effect at the next restart")
-        self.config = dataclasses.replace(fresh, sources=self.config.sources, mqtt=self.config.mqtt)
+        for part in ("mqtt", "health"):
+            if getattr(fresh, part) != getattr(self.config, part):
+                log.warning("[%s] settings changed: they take effect at the next restart", part)
+        self.config = dataclasses.replace(
+            fresh, sources=self.config.sources, mqtt=self.config.mqtt, health=self.config.health
+        )
         self.reloads += 1
         log.info("reloaded: %d meters, %d keys", len(fleet.meters), len(fleet.keys))
         self.notifier.ready(self._status_line())
@@ -426,8 +451,9 @@ class Daemon:
         """Sources, counters and coverage: the gateway status message (the uplink adds the rest)."""
         counters = self.pipeline.counters.to_json()
         counters["dedup"] = dataclasses.asdict(self.dedup.stats)
+        health = self.health.health_report()["sources"] if self.health is not None else {}
         return {
-            "sources": {s.name: s.stats.to_json() for s in self.sources},
+            "sources": {s.name: {**s.stats.to_json(), **health.get(s.name, {})} for s in self.sources},
             "counters": counters,
             "coverage": self.processor.coverage_report(self.clock.now()),
         }
@@ -440,6 +466,8 @@ class Daemon:
             **self.status_document(),
         }
         self.store.set_meta(STATUS_META_KEY, json.dumps(document, separators=(",", ":")))
+        if self.health is not None:  # what was learned of the meters' cadence outlives a restart
+            self.store.set_meta(HEALTH_META_KEY, json.dumps(self.health.snapshot(), separators=(",", ":")))
         self.store.commit()
 
     def summary(self) -> str:

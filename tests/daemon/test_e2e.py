@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +15,7 @@ from gateway.clock import ManualClock
 from gateway.daemon.config import GatewayConfig
 from gateway.daemon.meters import MeterEntry, Provisioning
 from gateway.daemon.processor import Publication
-from gateway.daemon.runner import Daemon, RunOptions
+from gateway.daemon.runner import HEALTH_META_KEY, STATUS_META_KEY, Daemon, RunOptions
 from gateway.daemon.state import StateStore
 from gateway.radio.simulator import FORMATS, SimulatedFleet, SimulatorSource
 from gateway.reading import Alarm
@@ -207,3 +208,17 @@ def test_injected_duplicates_are_published_once(two_months: SimulatedRun) -> Non
     assert len(readings) == fleet.counters.sent
     assert counters.errors == {}
     assert counters.unknown_meter == 0
+
+
+def test_health_watches_the_simulated_radio_without_false_alarms(two_months: SimulatedRun) -> None:
+    store = StateStore(two_months.daemon.config.state_db_path)
+    try:
+        saved = json.loads(store.get_meta(STATUS_META_KEY) or "{}")  # written on the way out
+        assert store.get_meta(HEALTH_META_KEY)  # what health learned survives a restart
+    finally:
+        store.close()
+    source = saved["sources"]["simulator"]
+    assert source["state"] == "healthy"
+    assert source["frames"] == two_months.daemon.pipeline.counters.frames
+    health_events = [p for p in two_months.published if p.kind == "event" and p.meter_id == "simulator"]
+    assert health_events == []  # a steady fleet for two months: never silent
