@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from enum import Enum
+from functools import cache
 
 from gateway.decoders.draft import ReadingDraft
 from gateway.reading import JsonScalar
@@ -124,26 +125,41 @@ def _json(value: object) -> JsonScalar:
     return str(value)
 
 
-def apply_fields(records: Iterable[DataRecord], table: Iterable[Field], draft: ReadingDraft) -> None:
+@cache
+def _rows_by_quantity(table: tuple[Field, ...]) -> dict[str, tuple[Field, ...]]:
+    """The table's rows grouped by quantity, groups in the order the table first names them."""
+    groups: dict[str, list[Field]] = {}
+    for row in table:
+        groups.setdefault(row.quantity, []).append(row)
+    return {quantity: tuple(rows) for quantity, rows in groups.items()}
+
+
+def apply_fields(records: Iterable[DataRecord], table: tuple[Field, ...], draft: ReadingDraft) -> None:
     """Fill ``draft`` from ``records`` row by row; a field already set by an earlier row is kept."""
     by_quantity: dict[str, list[DataRecord]] = {}
     for record in records:
         by_quantity.setdefault(record.quantity, []).append(record)
-    for row in table:
-        candidates = by_quantity.get(row.quantity)
-        if not candidates:
+    # Only the quantities the telegram carries are visited, in table order (a row named earlier wins).
+    for quantity, rows in _rows_by_quantity(table).items():
+        candidates = by_quantity.get(quantity)
+        if candidates is None:
             continue
-        seen = 0
-        for record in candidates:
-            if not row.matches(record):
-                continue
-            if row.quantity not in _TIME_QUANTITIES and isinstance(record.value, date | time):
-                continue  # a "date of ..." VIFE turned this register into a point in time
-            if seen < row.occurrence:
-                seen += 1
-                continue
-            _store(draft, row, record.value)
-            break
+        for row in rows:
+            _apply_row(row, candidates, draft)
+
+
+def _apply_row(row: Field, candidates: list[DataRecord], draft: ReadingDraft) -> None:
+    seen = 0
+    for record in candidates:
+        if not row.matches(record):
+            continue
+        if row.quantity not in _TIME_QUANTITIES and isinstance(record.value, date | time):
+            continue  # a "date of ..." VIFE turned this register into a point in time
+        if seen < row.occurrence:
+            seen += 1
+            continue
+        _store(draft, row, record.value)
+        return
 
 
 def _store(draft: ReadingDraft, row: Field, raw: object) -> None:
