@@ -37,6 +37,10 @@ def ingest(
             help="Head-end mode: AES keys file (TOML); decrypt raw telegrams from keyless gateways."
         ),
     ] = None,
+    meters: Annotated[
+        Path | None,
+        typer.Option(help="Head-end mode: the meters file (each meter's decoder), as on a gateway."),
+    ] = None,
     state: Annotated[
         Path, typer.Option(help="Head-end mode: billing state database (monthly indexes, alarms).")
     ] = Path("headend-state.db"),
@@ -106,7 +110,7 @@ def ingest(
         from gateway.uplink.headend import HeadEnd, HeadEndError  # noqa: PLC0415 (only head-end mode needs it)
 
         try:
-            raw_handler = HeadEnd.open(keys, state, tz).lines_for_raw
+            raw_handler = HeadEnd.open(keys, state, tz, meters_path=meters).lines_for_raw
         except HeadEndError as err:
             fail(str(err))
     settings = IngestSettings(

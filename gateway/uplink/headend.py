@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.daemon.dedup import Deduplicator, payload_digest
+from gateway.daemon.meters import MetersFileError, Provisioning
 from gateway.daemon.processor import BillingSettings, ReadingProcessor
 from gateway.daemon.state import StateStore
 from gateway.decoders import decode_reading
@@ -58,17 +59,30 @@ class HeadEnd:
 
     @classmethod
     def open(
-        cls, keys_path: Path, state_path: Path, tz: ZoneInfo, settings: BillingSettings | None = None
+        cls,
+        keys_path: Path,
+        state_path: Path,
+        tz: ZoneInfo,
+        settings: BillingSettings | None = None,
+        *,
+        meters_path: Path | None = None,
     ) -> HeadEnd:
+        """Keys (and the meters file, for each meter's decoder) and the billing state database."""
+        decoders: dict[str, str | None] = {}
         try:
-            keys = load_keys(keys_path)
-        except KeyFileError as err:
+            if meters_path is not None:
+                fleet = Provisioning(meters_path, keys_path).load()
+                keys = fleet.keys
+                decoders = {meter_id: entry.decoder for meter_id, entry in fleet.meters.items()}
+            else:
+                keys = load_keys(keys_path)
+        except (KeyFileError, MetersFileError) as err:
             raise HeadEndError(str(err)) from None
         try:
             store = StateStore(state_path)
         except Exception as err:  # the state store raises its own errors; name the file
             raise HeadEndError(f"cannot open the head-end state {state_path}: {err}") from None
-        return cls(keys, ReadingProcessor(store, settings, tz))
+        return cls(keys, ReadingProcessor(store, settings, tz), decoders=decoders)
 
     def lines_for_raw(self, topic: ParsedTopic, document: Any) -> list[str]:
         """Points for one raw message; PayloadError when it cannot be read, decrypted or decoded."""

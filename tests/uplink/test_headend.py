@@ -1,0 +1,146 @@
+"""Head-end mode: a keyless gateway's raw telegrams, billed at the head-end, give the same billing output."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from gateway.clock import ManualClock
+from gateway.daemon.dedup import Deduplicator
+from gateway.daemon.meters import Fleet, MeterEntry
+from gateway.daemon.pipeline import Pipeline
+from gateway.daemon.processor import BillingSettings, Publication, ReadingProcessor
+from gateway.daemon.state import StateStore
+from gateway.keys import KeyStore
+from gateway.radio.frame import ReceivedFrame
+from gateway.radio.simulator.fleet import SimulatedFleet
+from gateway.uplink.broker import BrokerSettings
+from gateway.uplink.headend import HeadEnd
+from gateway.uplink.ingest import Ingester, IngestSettings
+from gateway.uplink.lineproto import MONTHLY, RECEPTION, lines_for
+from gateway.uplink.messages import OutboundMessage, publication_message, raw_message
+from gateway.uplink.sink import InfluxSink
+from gateway.uplink.topics import MessageKind, Topics, parse_topic
+from tests.servers import Mosquitto, VictoriaMetrics
+from tests.uplink.test_ingest import publish_raw
+
+TZ = ZoneInfo("Europe/Rome")
+START = datetime(2026, 9, 28, tzinfo=UTC)  # six days across the 1 October cut-off
+TOPICS = Topics("gw1")
+
+
+def fleet_and_frames() -> tuple[SimulatedFleet, list[ReceivedFrame]]:
+    fleet = SimulatedFleet(
+        seed=5, meter_count=6, clock=ManualClock(START), start=START, tz=TZ, interval_scale=30, fast_meters=0
+    )
+    frames = [
+        ReceivedFrame(tx.data, tx.link_mode, tx.rssi_dbm, tx.at, "sim")
+        for tx in fleet.transmissions(START + timedelta(days=6))
+    ]
+    return fleet, frames
+
+
+def processor(path: Path) -> ReadingProcessor:
+    return ReadingProcessor(StateStore(path), BillingSettings(), TZ)
+
+
+def keyed_gateway_points(fleet: SimulatedFleet, frames: list[ReceivedFrame], tmp: Path) -> list[str]:
+    """The normal mode: the gateway holds the keys and publishes readings, indexes and events."""
+    published: list[Publication] = []
+    meters = {m.meter_id: MeterEntry(m.meter_id, m.decoder) for m in fleet.meters}
+    pipeline = Pipeline(
+        Fleet(meters, KeyStore(fleet.keys())), Deduplicator(120), processor(tmp / "a.db"), published.append
+    )
+    for frame in frames:
+        pipeline.handle(frame)
+    points: list[str] = []
+    for publication in published:
+        message = publication_message(TOPICS, publication)
+        points += lines_for(parse_topic(message.topic), json.loads(message.payload))
+    return points
+
+
+def keyless_gateway_raw(frames: list[ReceivedFrame], tmp: Path) -> list[OutboundMessage]:
+    """Head-end mode on the gateway: no meters, no keys; every telegram heard goes out raw."""
+    raws: list[OutboundMessage] = []
+
+    def publish_raw(frame: ReceivedFrame, meter_id: str, manufacturer: str) -> None:
+        raws.append(raw_message(TOPICS, frame, meter_id=meter_id, manufacturer=manufacturer))
+
+    pipeline = Pipeline(
+        Fleet({}, KeyStore()),
+        Deduplicator(120),
+        processor(tmp / "b.db"),
+        lambda _: None,
+        publish_raw=publish_raw,
+    )
+    for frame in frames:
+        pipeline.handle(frame)
+    return raws
+
+
+def billing_points(points: list[str]) -> list[str]:
+    return sorted(point for point in points if not point.startswith(RECEPTION))
+
+
+def test_billing_output_is_the_same_in_both_modes(tmp_path: Path) -> None:
+    fleet, frames = fleet_and_frames()
+    keyed = keyed_gateway_points(fleet, frames, tmp_path)
+    raws = keyless_gateway_raw(frames, tmp_path)
+    assert all(b"telegram" in raw.payload and raw.kind is MessageKind.RAW for raw in raws)
+    meters = {m.meter_id: m.decoder for m in fleet.meters}
+    headend = HeadEnd(KeyStore(fleet.keys()), processor(tmp_path / "h.db"), decoders=meters)
+    headend_points: list[str] = []
+    for raw in raws:
+        headend_points += headend.lines_for_raw(parse_topic(raw.topic), json.loads(raw.payload))
+    assert billing_points(keyed) == billing_points(headend_points)
+    # Not trivially equal: readings of every meter and the September index of each were produced.
+    assert sum(point.startswith(MONTHLY) for point in keyed) >= len(fleet.meters)
+    assert len(billing_points(keyed)) > 250
+    assert not any(key.hex() in raw.payload.decode().lower() for raw in raws for key in fleet.keys().values())
+
+
+async def test_headend_ingester_stores_what_the_keyed_gateway_would(
+    mosquitto: Mosquitto, victoria_metrics: VictoriaMetrics, tmp_path: Path
+) -> None:
+    fleet, frames = fleet_and_frames()
+    keyed = keyed_gateway_points(fleet, frames, tmp_path)
+    expected_index = sorted(point.split(" ")[1] for point in keyed if point.startswith(MONTHLY))
+    raws = keyless_gateway_raw(frames, tmp_path)
+    headend = HeadEnd(
+        KeyStore(fleet.keys()),
+        processor(tmp_path / "h.db"),
+        decoders={m.meter_id: m.decoder for m in fleet.meters},
+    )
+    sink = InfluxSink(victoria_metrics.url, "wmbus")
+    ingester = Ingester(
+        BrokerSettings(mosquitto.url),
+        sink,
+        IngestSettings(client_id="headend", batch_max_delay_s=0.05),
+        raw_handler=headend.lines_for_raw,
+    )
+    task = asyncio.create_task(ingester.run())
+    try:
+        await asyncio.wait_for(ingester.subscribed.wait(), 10)
+        await publish_raw(mosquitto, [(raw.topic, raw.payload) for raw in raws])
+        async with asyncio.timeout(20):
+            while ingester.stats.messages < len(raws):
+                await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        sink.close()
+    assert ingester.stats.malformed == 0
+    stored = victoria_metrics.samples("wmbus_monthly_index_m3")
+    keyed_index = sorted(
+        float(field.split("=")[1])
+        for fields in expected_index
+        for field in fields.split(",")
+        if field.startswith("index_m3=")
+    )
+    assert sorted(value for _, value, _ in stored) == keyed_index
