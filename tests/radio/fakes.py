@@ -102,6 +102,17 @@ class FakeDongle:
                 continue
             view = view[written:]
 
+    async def ainject(self, data: bytes) -> None:
+        """Like inject, but waits (letting the host read) while the pty buffer is full."""
+        if self._master is None:
+            raise RuntimeError("fake dongle is unplugged")
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(self._master, view) :]
+            except BlockingIOError:
+                await asyncio.sleep(0.0005)
+
     def _readable(self) -> None:
         assert self._master is not None
         try:
