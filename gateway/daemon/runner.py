@@ -390,10 +390,9 @@ class Daemon:
         except Exception:
             log.exception("flushing the state on stop failed")
         if self.publisher is not None and self._publisher_task is not None:
+            # give the publisher a moment to send what is queued (it stays in the outbox otherwise)
             deadline = time.monotonic() + DRAIN_TIMEOUT_S
             while self.outbox is not None and len(self.outbox) and time.monotonic() < deadline:
-                if not self.publisher.stats.connected:
-                    break
                 await asyncio.sleep(0.05)
             self._publisher_task.cancel()
             await asyncio.gather(self._publisher_task, return_exceptions=True)

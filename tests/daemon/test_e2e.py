@@ -20,6 +20,8 @@ from gateway.daemon.state import StateStore
 from gateway.radio.simulator import FORMATS, SimulatedFleet, SimulatorSource
 from gateway.reading import Alarm
 from tests.daemon.test_pipeline import encrypted_water_vectors
+from tests.servers import Mosquitto
+from tests.uplink.helpers import retained
 
 
 def rtl_wmbus_line(at: datetime, data: bytes, meter_id: str) -> str:
@@ -222,3 +224,24 @@ def test_health_watches_the_simulated_radio_without_false_alarms(two_months: Sim
     assert source["frames"] == two_months.daemon.pipeline.counters.frames
     health_events = [p for p in two_months.published if p.kind == "event" and p.meter_id == "simulator"]
     assert health_events == []  # a steady fleet for two months: never silent
+
+
+def test_replay_publishes_through_the_outbox_to_a_real_broker(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    vector = encrypted_water_vectors()[0]
+    start = datetime(2026, 9, 29, tzinfo=UTC)
+    recording = tmp_path / "air.msg"
+    hours = [start + timedelta(hours=h) for h in range(54)]
+    recording.write_text("\n".join(rtl_wmbus_line(at, vector.telegram, vector.meter_id) for at in hours))
+    state = tmp_path / "state"
+    Provisioning(state / "meters.toml", state / "keys.toml").add(MeterEntry(vector.meter_id), vector.key)
+    config = GatewayConfig(gateway_id="e2e", state_dir=state)
+    daemon = Daemon(config, RunOptions(replay=recording, mqtt_url=mosquitto.url), printer=lambda line: None)
+    assert asyncio.run(daemon.run()) == 0
+    messages = dict(asyncio.run(retained(mosquitto.host, mosquitto.port, "wmbus/e2e/#")))
+    reading = messages[f"wmbus/e2e/meters/{vector.meter_id}/reading"]
+    assert reading["schema"] == "wmbus-gateway/reading/1"
+    assert reading["total_m3"] == pytest.approx(vector.expected["total_m3"])
+    monthly = messages[f"wmbus/e2e/meters/{vector.meter_id}/monthly/2026-09"]
+    assert monthly["index_m3"] == pytest.approx(vector.expected["total_m3"])
+    assert messages["wmbus/e2e/status"]["state"] == "offline"  # a clean stop leaves the last will's state
+    assert vector.key is not None and vector.key.hex() not in json.dumps(messages).lower()
