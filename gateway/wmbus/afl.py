@@ -66,6 +66,15 @@ class AuthenticationLayer:
         return None if self.mcl is None else self.mcl & 0x0F
 
 
+# Plain ints for the per-telegram path: IntFlag's & runs Python code.
+_MORE_FRAGMENTS = int(FragmentationControl.MORE_FRAGMENTS)
+_MESSAGE_CONTROL_PRESENT = int(FragmentationControl.MESSAGE_CONTROL_PRESENT)
+_KEY_INFO_PRESENT = int(FragmentationControl.KEY_INFO_PRESENT)
+_COUNTER_PRESENT = int(FragmentationControl.COUNTER_PRESENT)
+_LENGTH_PRESENT = int(FragmentationControl.LENGTH_PRESENT)
+_MAC_PRESENT = int(FragmentationControl.MAC_PRESENT)
+
+
 def parse_afl(frame: bytes, offset: int) -> tuple[AuthenticationLayer, int]:
     """Read the AFL whose CI is at ``offset``; return it and the offset of the next CI."""
     start = offset + 1
@@ -75,26 +84,26 @@ def parse_afl(frame: bytes, offset: int) -> tuple[AuthenticationLayer, int]:
     end = start + 1 + afl_length
     if afl_length < 2 or len(frame) < end:
         raise TruncatedError(f"AFL announces {afl_length} bytes, frame has {len(frame) - start - 1}", start)
-    if fcl & FragmentationControl.MORE_FRAGMENTS or fcl & 0xFF > 1:
+    if fcl & _MORE_FRAGMENTS or fcl & 0xFF > 1:
         # Reassembly needs state across telegrams, which belongs above this sans-IO core.
         raise FrameError("fragmented AFL message (not supported)", start + 1)
     pos = start + 3
     mcl = key_info = counter = length = None
     counter_bytes = mac = None
-    if fcl & FragmentationControl.MESSAGE_CONTROL_PRESENT:
+    if fcl & _MESSAGE_CONTROL_PRESENT:
         mcl = frame[pos] if pos < end else None
         pos += 1
-    if fcl & FragmentationControl.KEY_INFO_PRESENT:
+    if fcl & _KEY_INFO_PRESENT:
         key_info = int.from_bytes(frame[pos : pos + 2], "little")
         pos += 2
-    if fcl & FragmentationControl.COUNTER_PRESENT:
+    if fcl & _COUNTER_PRESENT:
         counter_bytes = bytes(frame[pos : pos + 4])
         counter = int.from_bytes(counter_bytes, "little")
         pos += 4
-    if fcl & FragmentationControl.LENGTH_PRESENT:
+    if fcl & _LENGTH_PRESENT:
         length = int.from_bytes(frame[pos : pos + 2], "little")
         pos += 2
-    if fcl & FragmentationControl.MAC_PRESENT:
+    if fcl & _MAC_PRESENT:
         if mcl is None or (mcl & 0x0F) not in MAC_LENGTHS:
             raise FrameError("AFL announces a MAC of unknown authentication type", start + 3)
         mac_length = MAC_LENGTHS[mcl & 0x0F]
