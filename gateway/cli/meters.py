@@ -181,8 +181,9 @@ def remove(meter_id: MeterIdArgument, config: ConfigOption = None, state_dir: St
 
 
 @meters_app.command("decoders")
-def decoders() -> None:
+def decoders(config: ConfigOption = None, state_dir: StateDirOption = None) -> None:
     """List the decoder names that --decoder accepts."""
+    settings(config, state_dir)  # accepted like everywhere; a broken configuration is still reported
     names = known_decoders()
     if names is None:
         fail("the decoders package is not available")

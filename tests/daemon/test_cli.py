@@ -180,3 +180,24 @@ def test_listen_surveys_the_air(tmp_path: Path, state: Path) -> None:
 def test_run_refuses_a_bad_mqtt_url(state: Path) -> None:
     code, out = invoke("run", "--mqtt", "http://broker", "--state-dir", str(state), "--duration", "1")
     assert code == 1 and "mqtt://" in out
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "run",
+        "status",
+        "listen",
+        "config check",
+        "meters add",
+        "meters import",
+        "meters list",
+        "meters show",
+        "meters remove",
+        "meters decoders",
+    ],
+)
+def test_every_subcommand_takes_config_and_state_dir(command: str) -> None:
+    code, out = invoke(*command.split(), "--help")
+    assert code == 0
+    assert "--config" in out and "--state-dir" in out
