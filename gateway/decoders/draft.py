@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import NamedTuple
 
 from gateway.reading import Alarm, JsonScalar, Reading
 from gateway.wmbus.records import DataRecord
 
 
-@dataclass(frozen=True, slots=True)
-class SetDayValue:
+class SetDayValue(NamedTuple):
     """A historic volume register (set day, month end) with the storage number and date it came with."""
 
     storage: int

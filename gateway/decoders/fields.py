@@ -62,11 +62,12 @@ class Field:
 
     def matches(self, record: DataRecord) -> bool:
         """Whether ``record`` is the kind of record this field reads."""
+        # Cheapest and most selective first: most records of a telegram are history (storage > 0).
+        if self.storage is not None and record.storage != self.storage:
+            return False
         if record.quantity != self.quantity:
             return False
         if self.function is not None and record.function is not self.function:
-            return False
-        if self.storage is not None and record.storage != self.storage:
             return False
         if self.tariff is not None and record.tariff != self.tariff:
             return False
@@ -78,7 +79,7 @@ class Field:
                 return False
         if self.without and self.without & record.modifiers:
             return False
-        return direction_of(record) is self.direction or self.direction is Direction.ANY
+        return self.direction is Direction.ANY or direction_of(record) is self.direction
 
 
 def direction_of(record: DataRecord) -> Direction:
@@ -179,15 +180,16 @@ def offer_set_days(records: Iterable[DataRecord], draft: ReadingDraft) -> None:
     """Offer every historic plain volume (tariff 0) with its same-storage date as a set-day candidate."""
     volumes: dict[int, float | None] = {}
     dates: dict[int, date | None] = {}
+    instantaneous = Function.INSTANTANEOUS
     for record in records:
-        if record.storage == 0 or record.tariff != 0 or record.subunit != 0:
+        storage = record.storage
+        if not storage or record.tariff or record.subunit or record.function is not instantaneous:
             continue
-        if record.function is not Function.INSTANTANEOUS:
-            continue
-        if record.quantity == "volume" and direction_of(record) is Direction.PLAIN:
-            if record.storage not in volumes and not isinstance(record.value, date):
-                volumes[record.storage] = as_number(record.value)
-        elif record.quantity in ("date", "datetime") and record.storage not in dates:
-            dates[record.storage] = as_date(record.value)
+        quantity = record.quantity
+        if quantity == "volume":
+            if storage not in volumes and not record.modifiers and not isinstance(record.value, date):
+                volumes[storage] = as_number(record.value)
+        elif quantity in _TIME_QUANTITIES and storage not in dates:
+            dates[storage] = as_date(record.value)
     for storage, volume in volumes.items():
         draft.offer_set_day(storage, volume, dates.get(storage))
