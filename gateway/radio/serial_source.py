@@ -22,6 +22,7 @@ from gateway.radio.base import Backoff, ErrorReason, SourceError, SourceStats
 from gateway.radio.frame import LinkMode, ReceivedFrame
 
 READ_CHUNK = 4096
+CLOSE_TIMEOUT_S = 2.0  # a port whose close hangs (unplugged stick) must not stall the reopen
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,7 @@ class SerialSource(ABC):
         self._clock: Clock = clock or SystemClock()
         self._backoff = backoff or Backoff()
         self._writer: asyncio.StreamWriter | None = None
+        self._closing = False
         self._reader_task: asyncio.Task[None] | None = None
         self._queue: asyncio.Queue[ReceivedFrame | None] = asyncio.Queue()
         self._pending: dict[Hashable, asyncio.Future[bytes]] = {}
@@ -156,15 +158,21 @@ class SerialSource(ABC):
         await self._initialise()
 
     async def _close(self) -> None:
+        """Close the port (the device sees the close before any reopen), then stop the reader."""
         task, self._reader_task = self._reader_task, None
         writer, self._writer = self._writer, None
+        if writer is not None:
+            self._closing = True
+            try:
+                with contextlib.suppress(OSError, serial.SerialException, TimeoutError):
+                    writer.close()
+                    await asyncio.wait_for(writer.wait_closed(), CLOSE_TIMEOUT_S)
+            finally:
+                self._closing = False
         if task is not None and not task.done():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if writer is not None:
-            with contextlib.suppress(OSError, serial.SerialException):
-                writer.close()
         self._fail_pending(SourceError("port closed"))
 
     async def _read_loop(self, reader: asyncio.StreamReader) -> None:
@@ -172,11 +180,13 @@ class SerialSource(ABC):
             while True:
                 data = await reader.read(READ_CHUNK)
                 if not data:
-                    self.stats.count_error(ErrorReason.READ_FAILED, "end of file")
+                    if not self._closing:  # our own close ends the stream: not a failure
+                        self.stats.count_error(ErrorReason.READ_FAILED, "end of file")
                     return
                 self._dispatch(self._codec.feed(data))
         except (OSError, serial.SerialException) as err:
-            self.stats.count_error(ErrorReason.READ_FAILED, str(err) or type(err).__name__)
+            if not self._closing:
+                self.stats.count_error(ErrorReason.READ_FAILED, str(err) or type(err).__name__)
         finally:
             self._fail_pending(SourceError("port closed"))
             self._queue.put_nowait(None)

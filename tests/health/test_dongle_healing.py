@@ -209,14 +209,7 @@ async def test_a_dongle_mute_with_its_port_open_is_found_and_healed_by_reinitial
     "hung_by",
     [
         "port_reopen",
-        pytest.param(
-            "port_close",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="SerialSource.reopen opens the new port before the old one is closed, so the tty "
-                "never sees a close (reported to the lead; remove this mark when radio fixes it)",
-            ),
-        ),
+        "port_close",
     ],
     indirect=True,
 )
