@@ -10,9 +10,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, cast
 
-from influxdb_client.client.influxdb_client import InfluxDBClient
-from influxdb_client.client.write_api import SYNCHRONOUS
-
 
 class LineSink(Protocol):
     """Accepts a batch of line-protocol lines or raises; blocking (the ingester calls it in a thread)."""
@@ -40,6 +37,10 @@ class InfluxSink:
     def __init__(
         self, url: str, bucket: str, *, org: str = "", token: str = "", timeout_ms: int = 10_000
     ) -> None:
+        # influxdb-client costs ~30 MB resident to import: only the ingester loads it, the daemon never.
+        from influxdb_client.client.influxdb_client import InfluxDBClient  # noqa: PLC0415
+        from influxdb_client.client.write_api import SYNCHRONOUS  # noqa: PLC0415
+
         self.bucket = bucket
         self.org = org or "-"
         self._client = InfluxDBClient(url=url, token=token, org=self.org, timeout=timeout_ms)
