@@ -14,7 +14,15 @@ from typing import ClassVar
 from gateway.radio.base import ErrorReason, SourceError, SourceStats
 from gateway.radio.checksums import xor_checksum
 from gateway.radio.frame import LinkMode
-from gateway.radio.serial_source import DongleCodec, DongleMessage, Indication, Response, SerialSource
+from gateway.radio.serial_source import (
+    DongleCodec,
+    DongleMessage,
+    Indication,
+    Response,
+    SerialSource,
+    dongle_mode,
+    skip_to_marker,
+)
 
 START = 0xFF
 CONFIRM = 0x80
@@ -57,14 +65,16 @@ def encode_command(command: int, payload: bytes = b"") -> bytes:
     return head + bytes([xor_checksum(head)])
 
 
+_RECEIVE_MODES = {
+    frozenset({LinkMode.T1}): AmberMode.T2_OTHER,
+    frozenset({LinkMode.C1}): AmberMode.C2_OTHER,
+    frozenset({LinkMode.S1}): AmberMode.S2,
+    frozenset({LinkMode.T1, LinkMode.C1}): AmberMode.C2_T2_OTHER,
+}
+
+
 def receive_mode(modes: tuple[LinkMode, ...]) -> AmberMode:
-    wanted = set(modes)
-    if wanted == {LinkMode.T1, LinkMode.C1}:
-        return AmberMode.C2_T2_OTHER
-    single = {LinkMode.T1: AmberMode.T2_OTHER, LinkMode.C1: AmberMode.C2_OTHER, LinkMode.S1: AmberMode.S2}
-    if len(wanted) != 1 or next(iter(wanted)) not in single:
-        raise SourceError(f"AMB8465 cannot listen to {sorted(wanted)}")
-    return single[next(iter(wanted))]
+    return dongle_mode(modes, _RECEIVE_MODES, "AMB8465")
 
 
 class AmberCodec:
@@ -82,10 +92,7 @@ class AmberCodec:
         buf = self._buffer
         while buf:
             if buf[0] != START:
-                skip = buf.find(START)
-                skip = len(buf) if skip < 0 else skip
-                self._stats.garbage_bytes += skip
-                del buf[:skip]
+                skip_to_marker(buf, START, self._stats)
                 continue
             if len(buf) < 3:
                 break

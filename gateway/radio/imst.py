@@ -16,7 +16,15 @@ from typing import ClassVar
 from gateway.radio.base import ErrorReason, SourceError, SourceStats
 from gateway.radio.checksums import crc16_ccitt
 from gateway.radio.frame import LinkMode
-from gateway.radio.serial_source import DongleCodec, DongleMessage, Indication, Response, SerialSource
+from gateway.radio.serial_source import (
+    DongleCodec,
+    DongleMessage,
+    Indication,
+    Response,
+    SerialSource,
+    dongle_mode,
+    skip_to_marker,
+)
 
 SOF = 0xA5
 HEADER = 4
@@ -111,17 +119,16 @@ def encode_hci(endpoint: int, msg_id: int, payload: bytes = b"", *, with_crc: bo
     return bytes([SOF]) + body
 
 
+_LINK_MODES = {
+    frozenset({LinkMode.T1}): Im871aLinkMode.T1,
+    frozenset({LinkMode.C1}): Im871aLinkMode.C1A,
+    frozenset({LinkMode.S1}): Im871aLinkMode.S1,
+    frozenset({LinkMode.T1, LinkMode.C1}): Im871aLinkMode.C1_T1,
+}
+
+
 def link_mode_code(modes: tuple[LinkMode, ...]) -> Im871aLinkMode:
-    wanted = set(modes)
-    if wanted == {LinkMode.T1, LinkMode.C1}:
-        return Im871aLinkMode.C1_T1
-    if len(wanted) != 1:
-        raise SourceError(f"iM871A cannot listen to {sorted(wanted)} at once (T1+C1 is the only pair)")
-    single = {LinkMode.T1: Im871aLinkMode.T1, LinkMode.C1: Im871aLinkMode.C1A, LinkMode.S1: Im871aLinkMode.S1}
-    mode = next(iter(wanted))
-    if mode not in single:
-        raise SourceError(f"iM871A does not support link mode {mode}")
-    return single[mode]
+    return dongle_mode(modes, _LINK_MODES, "iM871A")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,10 +162,7 @@ class HciCodec:
         buf = self._buffer
         while buf:
             if buf[0] != SOF:
-                skip = buf.find(SOF)
-                skip = len(buf) if skip < 0 else skip
-                self._stats.garbage_bytes += skip
-                del buf[:skip]
+                skip_to_marker(buf, SOF, self._stats)
                 continue
             if len(buf) < HEADER:
                 break

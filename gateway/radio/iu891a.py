@@ -14,7 +14,14 @@ from typing import ClassVar
 from gateway.radio.base import ErrorReason, SourceError, SourceStats
 from gateway.radio.checksums import crc16_ccitt
 from gateway.radio.frame import LinkMode
-from gateway.radio.serial_source import DongleCodec, DongleMessage, Indication, Response, SerialSource
+from gateway.radio.serial_source import (
+    DongleCodec,
+    DongleMessage,
+    Indication,
+    Response,
+    SerialSource,
+    dongle_mode,
+)
 
 SLIP_END = 0xC0
 SLIP_ESC = 0xDB
@@ -96,14 +103,16 @@ def encode_request(sap: int, msg_id: int, payload: bytes = b"") -> bytes:
     return slip_encode(message + crc16_ccitt(message).to_bytes(2, "little"))
 
 
+_LINK_MODES = {
+    frozenset({LinkMode.T1}): Iu891aLinkMode.T,
+    frozenset({LinkMode.C1}): Iu891aLinkMode.C,
+    frozenset({LinkMode.S1}): Iu891aLinkMode.S,
+    frozenset({LinkMode.T1, LinkMode.C1}): Iu891aLinkMode.C_T,
+}
+
+
 def link_mode_code(modes: tuple[LinkMode, ...]) -> Iu891aLinkMode:
-    wanted = set(modes)
-    if wanted == {LinkMode.T1, LinkMode.C1}:
-        return Iu891aLinkMode.C_T
-    single = {LinkMode.T1: Iu891aLinkMode.T, LinkMode.C1: Iu891aLinkMode.C, LinkMode.S1: Iu891aLinkMode.S}
-    if len(wanted) != 1 or next(iter(wanted)) not in single:
-        raise SourceError(f"iU891A cannot listen to {sorted(wanted)}")
-    return single[next(iter(wanted))]
+    return dongle_mode(modes, _LINK_MODES, "iU891A")
 
 
 class SlipCodec:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Hashable, Sequence
+from collections.abc import AsyncIterator, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, TypeVar
 
 import serial
 import serial_asyncio_fast
@@ -23,6 +23,8 @@ from gateway.radio.frame import LinkMode, ReceivedFrame
 
 READ_CHUNK = 4096
 CLOSE_TIMEOUT_S = 2.0  # a port whose close hangs (unplugged stick) must not stall the reopen
+
+Code = TypeVar("Code")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,27 @@ class DongleCodec(Protocol):
     """Turns the byte stream of one dongle into messages; counts garbage and errors in ``stats``."""
 
     def feed(self, data: bytes) -> list[DongleMessage]: ...
+
+
+def skip_to_marker(buffer: bytearray, marker: int, stats: SourceStats) -> None:
+    """Drop (and count as garbage) the bytes before the next ``marker`` byte, or all of them."""
+    skip = buffer.find(marker)
+    skip = len(buffer) if skip < 0 else skip
+    stats.garbage_bytes += skip
+    del buffer[:skip]
+
+
+def dongle_mode(modes: Sequence[LinkMode], codes: Mapping[frozenset[LinkMode], Code], dongle: str) -> Code:
+    """The dongle's code for listening to ``modes`` (one mode or a supported pair)."""
+    try:
+        return codes[frozenset(modes)]
+    except KeyError:
+        supported = ", ".join(_mode_names(key) for key in codes)
+        raise SourceError(f"{dongle} cannot listen to {_mode_names(modes)} (it can: {supported})") from None
+
+
+def _mode_names(modes: Iterable[LinkMode]) -> str:
+    return "+".join(sorted(mode.value for mode in modes))
 
 
 class SerialSource(ABC):

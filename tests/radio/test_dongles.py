@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.radio import amber, imst, iu891a
 from gateway.radio.amber import AmberSource
 from gateway.radio.base import Backoff, SourceError
 from gateway.radio.cul import CulSource
@@ -295,3 +296,20 @@ async def test_cul_format_b_and_link_crc_errors(tmp_path: Path) -> None:
     assert frame.rssi_dbm == pytest.approx(-16 / 2 - 74)
     assert second.data == TELEGRAM_2
     assert source.stats.errors == {"link_crc": 1}
+
+
+@pytest.mark.parametrize(
+    ("mode_code", "t1", "both"),
+    [
+        (amber.receive_mode, amber.AmberMode.T2_OTHER, amber.AmberMode.C2_T2_OTHER),
+        (imst.link_mode_code, imst.Im871aLinkMode.T1, imst.Im871aLinkMode.C1_T1),
+        (iu891a.link_mode_code, iu891a.Iu891aLinkMode.T, iu891a.Iu891aLinkMode.C_T),
+    ],
+)
+def test_each_dongle_maps_its_link_modes_and_refuses_pairs_it_cannot_hear(
+    mode_code: Callable[[tuple[LinkMode, ...]], object], t1: object, both: object
+) -> None:
+    assert mode_code((LinkMode.T1,)) == t1
+    assert mode_code((LinkMode.C1, LinkMode.T1)) == mode_code((LinkMode.T1, LinkMode.C1)) == both
+    with pytest.raises(SourceError, match=r"cannot listen to S1\+T1 \(it can: .*C1\+T1"):
+        mode_code((LinkMode.S1, LinkMode.T1))
