@@ -228,13 +228,7 @@ class Mosquitto:
         """Stop cleanly (SIGTERM: mosquitto saves its persistence file)."""
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process, timeout_s=5)
         if self.process.stderr:
             self.process.stderr.close()
         self.process = None
@@ -242,6 +236,17 @@ class Mosquitto:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+def terminate(process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """SIGTERM (servers save their state on it), then SIGKILL if it has not ended within ``timeout_s``."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @dataclass
@@ -294,13 +299,7 @@ class VictoriaMetrics:
     def stop(self) -> None:
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process, timeout_s=10)
         self.process = None
 
     def flush(self) -> None:
