@@ -44,10 +44,11 @@ Values that the meter marks invalid (hex digits in BCD, invalid dates) are ``Inv
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import struct
+from collections.abc import Callable
 from datetime import date, datetime, time
 from enum import IntEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from gateway.wmbus import datatypes as dt
 from gateway.wmbus.datatypes import InvalidValue
@@ -90,9 +91,12 @@ class Function(IntEnum):
     ERROR = 3  # value during error state
 
 
-@dataclass(frozen=True, slots=True)
-class DataRecord:
-    """One decoded data record; ``offset`` is its position in the telegram (base_offset applied)."""
+class DataRecord(NamedTuple):
+    """One decoded data record; ``offset`` is its position in the telegram (base_offset applied).
+
+    Immutable like a frozen dataclass, but built in one C call: a telegram carries about eight records,
+    and setting a frozen dataclass's sixteen fields one by one cost more than parsing them.
+    """
 
     offset: int
     raw: bytes
@@ -131,8 +135,23 @@ _FC_EXTENSION = 0x7C
 _MANUFACTURER_VIFES = 0x7F
 _PLAIN_TEXT_VIF = 0x7C
 
-# How the data bytes become a value (decided once per record header, see _layout).
-_INT, _BCD, _REAL, _NONE, _LVAR, _BYTES, _DATETIME, _UINT = range(8)
+# How the data bytes become a value (decided once per record header, see _layout), most frequent first:
+# a number that struct reads in place, a 3 or 6 byte integer, BCD, a date or time, bytes, LVAR, nothing.
+_STRUCT, _INT, _UINT, _BCD, _DATETIME, _BYTES, _LVAR, _NONE = range(8)
+
+_Reader = Callable[[bytes, int], tuple[Any, ...]]
+_SIGNED: dict[int, _Reader] = {size: struct.Struct(f"<{code}").unpack_from
+                               for size, code in ((1, "b"), (2, "h"), (4, "i"), (8, "q"))}
+_UNSIGNED: dict[int, _Reader] = {size: struct.Struct(f"<{code}").unpack_from
+                                 for size, code in ((1, "B"), (2, "H"), (4, "I"), (8, "Q"))}
+_REAL32: _Reader = struct.Struct("<f").unpack_from
+# Date and time types by data size (EN 13757-3 Annex A): G, J, F, I.
+_DATETIMES: dict[int, Callable[[bytes], RecordValue]] = {
+    2: dt.decode_date_g,
+    3: dt.decode_time_j,
+    4: dt.decode_datetime_f,
+    6: dt.decode_datetime_i,
+}
 
 # Record headers (DIF .. last VIFE, plain text included) repeat from telegram to telegram: their meaning
 # is computed once and kept in a bounded table so that random input cannot grow it without limit.
@@ -142,13 +161,14 @@ _LAYOUT_LIMIT = 4096
 class _Layout(NamedTuple):
     """Everything a record header says, independent of the data bytes."""
 
-    field: int
+    size: int  # data bytes; -1: an LVAR byte announces them
     mode: int
+    reader: _Reader | None  # _STRUCT: reads the number from the payload at the data's offset
+    convert: Callable[[bytes], RecordValue] | None  # _DATETIME: the type F, G, I or J decoder
     fahrenheit: bool
     multiplier: int | float
     divisor: int
     difes: tuple[int, ...]
-    vif: int
     vifes: tuple[int, ...]
     function: Function
     storage: int
@@ -246,32 +266,35 @@ def _layout(header: bytes) -> _Layout:
         description = f"plain-text VIF: {unit}"
 
     size = _LENGTH[field]
+    reader = convert = None
     if kind is Kind.RAW:
         mode = _BYTES
     elif field == 0x0D:
         mode = _LVAR
-    elif kind in (Kind.DATE, Kind.DATETIME) and field not in _BCD_FIELDS and size in (2, 3, 4, 6):
+    elif kind in (Kind.DATE, Kind.DATETIME) and field not in _BCD_FIELDS and size in _DATETIMES:
         mode = _DATETIME
+        convert = _DATETIMES[size]
         if size == 3 and quantity == "datetime":
             quantity = "time"  # type J: time of day only
     elif field in _BCD_FIELDS:
         mode = _BCD
     elif field == 0x05:
-        mode = _REAL
+        mode, reader = _STRUCT, _REAL32  # type H
     elif size == 0:
         mode = _NONE
-    elif kind is Kind.UNSIGNED:
-        mode = _UINT
     else:
-        mode = _INT
+        readers, fallback = (_UNSIGNED, _UINT) if kind is Kind.UNSIGNED else (_SIGNED, _INT)
+        reader = readers.get(size)
+        mode = fallback if reader is None else _STRUCT
     return _Layout(
-        field,
+        size,
         mode,
+        reader,
+        convert,
         kind is Kind.FAHRENHEIT,
         multiplier,
         divisor,
         difes,
-        vif,
         vifes,
         _FUNCTIONS[(dif >> 4) & 0x03],
         storage,
@@ -283,24 +306,6 @@ def _layout(header: bytes) -> _Layout:
         table,
         description,
     )
-
-
-def _decode_datetime(data: bytes) -> RecordValue:
-    size = len(data)
-    if size == 2:
-        return dt.decode_date_g(data)
-    if size == 4:
-        return dt.decode_datetime_f(data)
-    if size == 6:
-        return dt.decode_datetime_i(data)
-    return dt.decode_time_j(data)
-
-
-# DataRecord is a frozen dataclass; setting its slots through their descriptors builds one in half the
-# time of the generated __init__ (which calls object.__setattr__ per field), and records are most of
-# the decode path.
-_new = object.__new__
-_SETTERS = tuple(DataRecord.__dict__[field.name].__set__ for field in fields(DataRecord))
 
 
 def _manufacturer_data(payload: bytes, start: int, base_offset: int, dif: int) -> DataRecord:
@@ -324,6 +329,9 @@ def _manufacturer_data(payload: bytes, start: int, base_offset: int, dif: int) -
     )
 
 
+_new_record = tuple.__new__
+
+
 def parse_records(payload: bytes, base_offset: int = 0) -> tuple[DataRecord, ...]:
     """Parse every data record of ``payload``; raise RecordError (with the offset) on broken structure.
 
@@ -334,12 +342,9 @@ def parse_records(payload: bytes, base_offset: int = 0) -> tuple[DataRecord, ...
     records: list[DataRecord] = []
     append = records.append
     layouts = _LAYOUTS
-    lengths = _LENGTH
-    new = _new
-    # Local names for the slot setters: a record is built from 16 of them and locals are cheapest.
-    set_offset, set_raw, set_dif, set_difes, set_vif, set_vifes, set_function, set_storage = _SETTERS[:8]
-    set_tariff, set_subunit, set_quantity, set_unit, set_value, set_modifiers, set_table = _SETTERS[8:15]
-    set_text = _SETTERS[15]
+    new = _new_record
+    record_type = DataRecord
+    from_bytes = int.from_bytes
     end = len(payload)
     pos = 0
     start = 0
@@ -397,13 +402,14 @@ def parse_records(payload: bytes, base_offset: int = 0) -> tuple[DataRecord, ...
                 layouts[header] = layout
 
             (
-                field,
+                size,
                 mode,
+                reader,
+                convert,
                 fahrenheit,
                 multiplier,
                 divisor,
                 difes,
-                _,
                 vifes,
                 function,
                 storage,
@@ -415,7 +421,6 @@ def parse_records(payload: bytes, base_offset: int = 0) -> tuple[DataRecord, ...
                 table,
                 description,
             ) = layout
-            size = lengths[field]
             lvar = 0
             if size < 0:
                 if pos >= end:
@@ -426,33 +431,34 @@ def parse_records(payload: bytes, base_offset: int = 0) -> tuple[DataRecord, ...
                 if announced is None:
                     raise RecordError(f"reserved LVAR 0x{lvar:02X}", base_offset + pos - 1)
                 size = announced
-            if pos + size > end:
-                raise RecordError(f"record needs {size} data bytes, {end - pos} left", base_offset + pos)
-            data = payload[pos : pos + size]
+            data_at = pos
             pos += size
+            if pos > end:
+                left = end - data_at
+                raise RecordError(f"record needs {size} data bytes, {left} left", base_offset + data_at)
 
             value: RecordValue
             number: int | float | None
-            if mode == 0:  # _INT
-                number = int.from_bytes(data, "little", signed=True)
-            elif mode == 1:  # _BCD
-                bcd = dt.decode_bcd(data)
-                number = bcd if isinstance(bcd, int) else None
-                value = bcd
-            elif mode == 2:  # _REAL
-                number = dt.decode_real32(data)
-            elif mode == 6:  # _DATETIME
+            if mode == 0:  # _STRUCT
+                assert reader is not None
+                number = reader(payload, data_at)[0]
+            elif mode == 3:  # _BCD
+                value = dt.decode_bcd(payload[data_at:pos])
+                number = value if isinstance(value, int) else None
+            elif mode == 4:  # _DATETIME
+                assert convert is not None
                 number = None
-                value = _decode_datetime(data)
-            elif mode == 4:  # _LVAR
-                variable = dt.decode_lvar(lvar, data)
-                number = variable if isinstance(variable, int) else None
-                value = variable
+                value = convert(payload[data_at:pos])
             elif mode == 5:  # _BYTES
                 number = None
-                value = data
-            elif mode == 7:  # _UINT
-                number = int.from_bytes(data, "little")
+                value = payload[data_at:pos]
+            elif mode == 1:  # _INT
+                number = from_bytes(payload[data_at:pos], "little", signed=True)
+            elif mode == 2:  # _UINT
+                number = from_bytes(payload[data_at:pos], "little")
+            elif mode == 6:  # _LVAR
+                value = dt.decode_lvar(lvar, payload[data_at:pos])
+                number = value if isinstance(value, int) else None
             else:
                 number = None
                 value = None
@@ -466,24 +472,10 @@ def parse_records(payload: bytes, base_offset: int = 0) -> tuple[DataRecord, ...
                 if fahrenheit:
                     value = (value - 32) * 5 / 9
 
-            record = new(DataRecord)
-            set_offset(record, base_offset + start)
-            set_raw(record, payload[start:pos])
-            set_dif(record, dif)
-            set_difes(record, difes)
-            set_vif(record, vif)
-            set_vifes(record, vifes)
-            set_function(record, function)
-            set_storage(record, storage)
-            set_tariff(record, tariff)
-            set_subunit(record, subunit)
-            set_quantity(record, quantity)
-            set_unit(record, unit)
-            set_value(record, value)
-            set_modifiers(record, modifiers)
-            set_table(record, table)
-            set_text(record, description)
-            append(record)
+            append(new(record_type, (
+                base_offset + start, payload[start:pos], dif, difes, vif, vifes, function, storage, tariff,
+                subunit, quantity, unit, value, modifiers, table, description,
+            )))
     except RecordError as error:
         offset = base_offset + start if error.offset is None else error.offset
         raise PartialRecordError(error.reason, offset, tuple(records), base_offset + start) from None
