@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -79,3 +81,94 @@ def test_exactly_one_new_copy_per_telegram_within_a_window(copies: list[tuple[in
     ordered = sorted(copies, key=lambda copy: copy[2])
     news = [dedup.check(f"M{meter}", number, DIGEST, at).is_new for meter, number, at in ordered]
     assert sum(news) == len({(meter, number) for meter, number, _ in copies})
+
+
+def test_a_closed_window_is_kept_packed_and_still_counts_late_copies() -> None:
+    dedup = Deduplicator(window_s=10)
+    dedup.check("A", 7, DIGEST, 0.0, -70.0)
+    dedup.check("A", None, OTHER, 1.0)
+    assert len(dedup.closed(100.0)) == 2
+    assert all(isinstance(slot, bytes) for slot in dedup._meters["A"])
+    late = dedup.check("A", 7, DIGEST, 9.0, -60.0)
+    assert (late.is_new, late.duplicates, late.best_rssi_dbm, late.first_at_s) == (False, 1, -60.0, 0.0)
+    again = dedup.check("A", None, OTHER, 2.0)
+    assert (again.is_new, again.duplicates, again.best_rssi_dbm, again.first_at_s) == (False, 1, None, 1.0)
+    assert not dedup.check("A", 7, DIGEST, 10.0, -80.0).is_new
+    assert dedup.closed(100.0) == []  # a closed window's tally is handed out once
+    assert dedup.check("A", 7, DIGEST, 10.5).is_new
+
+
+@dataclass
+class _Kept:
+    digest: bytes
+    access: int | None
+    first_at: float
+    duplicates: int
+    best_rssi: float | None
+
+
+class _Reference:
+    """The plain model: per meter the last ``slots`` first copies, each with its running tally."""
+
+    def __init__(self, window_s: float, slots: int) -> None:
+        self.window_s, self.slots = window_s, slots
+        self.meters: dict[str, list[_Kept]] = {}
+        self.pending: list[tuple[float, str, _Kept]] = []
+
+    def check(
+        self, meter: str, access: int | None, digest: bytes, at: float, rssi: float | None
+    ) -> tuple[bool, int, float | None, float]:
+        kept = self.meters.setdefault(meter, [])
+        for item in kept:
+            if item.digest == digest and item.access == access and abs(at - item.first_at) <= self.window_s:
+                item.duplicates += 1
+                if rssi is not None and (item.best_rssi is None or rssi > item.best_rssi):
+                    item.best_rssi = rssi
+                return (False, item.duplicates, item.best_rssi, item.first_at)
+        item = _Kept(digest, access, at, 0, rssi)
+        kept.append(item)
+        del kept[: -self.slots]
+        self.pending.append((at + self.window_s, meter, item))
+        return (True, 0, rssi, at)
+
+    def closed(self, now: float) -> list[tuple[str, int | None, float, int, float | None]]:
+        out = []
+        while self.pending and self.pending[0][0] < now:
+            _, meter, item = self.pending.pop(0)
+            out.append((meter, item.access, item.first_at, item.duplicates, item.best_rssi))
+        return out
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 2),
+            st.one_of(st.none(), st.integers(0, 2)),
+            st.booleans(),
+            st.floats(0, 5),
+            st.one_of(st.none(), st.floats(-100, -40)),
+            st.booleans(),
+        ),
+        max_size=80,
+    )
+)
+def test_packing_closed_windows_changes_no_decision(
+    steps: list[tuple[int, int | None, bool, float, float | None, bool]],
+) -> None:
+    """Against the plain model: same decisions, tallies and closed windows, copies out of order too."""
+    dedup, reference = Deduplicator(window_s=3, slots_per_meter=3), _Reference(3, 3)
+    now = 0.0
+    for meter, access, other, step, rssi, close in steps:
+        now += step
+        at = now - step * 2  # some copies arrive stamped before earlier ones
+        digest = OTHER if other else DIGEST
+        got = dedup.check(f"M{meter}", access, digest, at, rssi)
+        assert (got.is_new, got.duplicates, got.best_rssi_dbm, got.first_at_s) == reference.check(
+            f"M{meter}", access, digest, at, rssi
+        )
+        if close:
+            tallies = [
+                (t.meter_id, t.access_number, t.first_at_s, t.duplicates, t.best_rssi_dbm)
+                for t in dedup.closed(now)
+            ]
+            assert tallies == reference.closed(now)
