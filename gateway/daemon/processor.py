@@ -8,6 +8,8 @@ tick) triggers it, before that reading is applied.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -32,6 +34,8 @@ from gateway.daemon.state import StateStore
 from gateway.reading import Reading
 
 __all__ = ["BillingSettings", "Publication", "ReadingProcessor"]
+
+STATE_CACHE_METERS = 1024  # meter states kept in memory, most recently read; the rest live in the store
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,10 @@ class ReadingProcessor:
 
     With ``autocommit`` (the default) every ``process``/``tick`` call commits; a caller that batches
     sets it to False and calls :meth:`commit` once the publications are safely queued.
+
+    Each meter's state is written to the store whenever it changes, so memory holds only the
+    ``cache_meters`` most recently read (the rest are read back when their meter is heard) and the
+    open alarms: a gateway of 100,000 meters costs no more memory than one of a thousand.
     """
 
     def __init__(
@@ -164,8 +172,10 @@ class ReadingProcessor:
         tz: ZoneInfo | None = None,
         *,
         autocommit: bool = True,
+        cache_meters: int = STATE_CACHE_METERS,
     ) -> None:
         self.store = store
+        self.cache_meters = max(1, cache_meters)
         self.settings = settings or BillingSettings()
         self.tz = tz or ZoneInfo("Europe/Rome")
         self.autocommit = autocommit
@@ -173,11 +183,10 @@ class ReadingProcessor:
         self._detector = AnomalyDetector(self.settings, self.tz)
         self._span_s = self.settings.interpolation_span_h * HOUR_S
         self._grace_s = self.settings.publish_grace_h * HOUR_S
-        self._states: dict[str, MeterState] = {
-            meter_id: MeterState.from_json(meter_id, data) for meter_id, data in store.meter_states()
-        }
+        self._states: OrderedDict[str, MeterState] = OrderedDict()  # least recently read first
+        self._alarms: dict[str, set[str]] = {}  # open alarms of the meters that have any
         for alarm in store.open_alarms():
-            self._state(alarm.meter_id).alarms.add(alarm.name)
+            self._alarms.setdefault(alarm.meter_id, set()).add(alarm.name)
         clock = store.get_meta("processor.clock_s")
         self._clock_s: float | None = float(clock) if clock is not None else None
         last_month = store.get_meta("processor.last_cutoff")
@@ -257,14 +266,9 @@ class ReadingProcessor:
     def coverage_report(self, now: datetime) -> dict[str, Any]:
         """Coverage at ``now``: this billing month's readings, last month's actual indexes."""
         last_cutoff = self.calendar.latest_at_or_before(now)
-        last_read_s = {
-            meter_id: state.last_seen_s
-            for meter_id, state in self._states.items()
-            if state.last_seen_s is not None
-        }
         coverage = compute_coverage(
             self.store.meter_ids(),
-            last_read_s,
+            self.store.last_seen_s(),  # saved with each in-order reading, as the state's last_seen_s
             self.store.index_sources(last_cutoff.month),
             last_cutoff,
             self.calendar.next(last_cutoff).month,
@@ -316,7 +320,7 @@ class ReadingProcessor:
         cutoff_s = cutoff.at_s
         provisioned = self.store.meter_ids()
         oldest_s = cutoff_s - self.settings.estimate_max_age_days * DAY_S
-        for state in self._states.values():
+        for state in self._every_state():
             if state.last is None or state.last.at_s < oldest_s or state.draft(cutoff.month) is not None:
                 continue
             if provisioned and state.meter_id not in provisioned:
@@ -333,7 +337,7 @@ class ReadingProcessor:
     def _publish_due(self, month: str) -> list[Publication]:
         """The grace after a cut-off ended: publish the best index of every meter not yet published."""
         out: list[Publication] = []
-        for state in self._states.values():
+        for state in self._every_state():
             draft = state.draft(month)
             if draft is not None and draft.published_rank == 0:
                 out.extend(self._publish(state, draft, force=True))
@@ -477,19 +481,46 @@ class ReadingProcessor:
             name = str(event.event)
             if event.state is EventState.RAISED:
                 state.alarms.add(name)
+                self._alarms[state.meter_id] = state.alarms
                 self.store.open_alarm(state.meter_id, name, event.at, event.details)
             elif event.state is EventState.CLEARED:
                 state.alarms.discard(name)
+                if not state.alarms:
+                    self._alarms.pop(state.meter_id, None)
                 self.store.close_alarm(state.meter_id, name)
             self.store.add_counter("events")
             out.append(Publication("event", state.meter_id, event.to_json()))
         return out
 
     def _state(self, meter_id: str) -> MeterState:
-        state = self._states.get(meter_id)
-        if state is None:
-            state = self._states[meter_id] = MeterState(meter_id)
+        """The meter's state, from memory, else from the store, else new; now the most recent in memory."""
+        states = self._states
+        state = states.get(meter_id)
+        if state is not None:
+            states.move_to_end(meter_id)
+            return state
+        state = states[meter_id] = self._load(meter_id)
+        if len(states) > self.cache_meters:
+            states.popitem(last=False)  # saved when it last changed: nothing is lost
         return state
+
+    def _load(self, meter_id: str) -> MeterState:
+        data = self.store.meter_state(meter_id)
+        state = MeterState(meter_id) if data is None else MeterState.from_json(meter_id, data)
+        alarms = self._alarms.get(meter_id)
+        if alarms is not None:
+            state.alarms = alarms
+        return state
+
+    def _every_state(self) -> Iterator[MeterState]:
+        """Every meter's state, in the order they were first saved (cut-offs; memory stays bounded)."""
+        states, alarms = self._states, self._alarms
+        for meter_id, data in self.store.iter_meter_states():
+            state = states.get(meter_id)
+            if state is None:
+                state = MeterState.from_json(meter_id, data)
+                state.alarms = alarms.get(meter_id, state.alarms)
+            yield state
 
     # -- inspection --------------------------------------------------------------------------------
 
@@ -499,8 +530,10 @@ class ReadingProcessor:
         return None if self._clock_s is None else datetime.fromtimestamp(self._clock_s, UTC)
 
     def meter_state(self, meter_id: str) -> MeterState | None:
-        return self._states.get(meter_id)
+        state = self._states.get(meter_id)
+        if state is None and self.store.meter_state(meter_id) is not None:
+            state = self._load(meter_id)
+        return state
 
     def open_alarms(self, meter_id: str) -> frozenset[str]:
-        state = self._states.get(meter_id)
-        return frozenset(state.alarms) if state is not None else frozenset()
+        return frozenset(self._alarms.get(meter_id, ()))

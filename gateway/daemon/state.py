@@ -189,15 +189,41 @@ class StateStore:
         rows = self._db.execute("SELECT meter_id, received_at FROM last_reading")
         return {meter_id: datetime.fromisoformat(at) for meter_id, at in rows}
 
+    def last_seen_s(self) -> dict[str, float]:
+        """When each meter was last read, in epoch seconds."""
+        rows = self._db.execute("SELECT meter_id, received_at FROM last_reading")
+        return {meter_id: datetime.fromisoformat(at).timestamp() for meter_id, at in rows}
+
     def save_meter_state(self, meter_id: str, data: dict[str, Any]) -> None:
+        # an upsert keeps the row (and its rowid): meters stay in the order they were first saved
         self._db.execute(
-            "INSERT OR REPLACE INTO meter_state (meter_id, data) VALUES (?, ?)",
+            "INSERT INTO meter_state (meter_id, data) VALUES (?, ?) "
+            "ON CONFLICT (meter_id) DO UPDATE SET data = excluded.data",
             (meter_id, json.dumps(data, separators=(",", ":"))),
         )
+
+    def meter_state(self, meter_id: str) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT data FROM meter_state WHERE meter_id = ?", (meter_id,)).fetchone()
+        return _loads(row[0]) if row else None
 
     def meter_states(self) -> Iterator[tuple[str, dict[str, Any]]]:
         for meter_id, data in self._db.execute("SELECT meter_id, data FROM meter_state"):
             yield meter_id, _loads(data)
+
+    def iter_meter_states(self, batch: int = 256) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every meter state in the order first saved, read ``batch`` rows at a time: the caller may
+        save states between items, and memory holds one batch, not the table."""
+        after = 0
+        while True:
+            rows = self._db.execute(
+                "SELECT rowid, meter_id, data FROM meter_state WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                (after, batch),
+            ).fetchall()
+            for rowid, meter_id, data in rows:
+                after = rowid
+                yield meter_id, _loads(data)
+            if len(rows) < batch:
+                return
 
     # -- monthly indexes ---------------------------------------------------------------------------------
 

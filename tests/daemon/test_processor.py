@@ -115,6 +115,25 @@ def test_a_crash_before_commit_replays_to_the_same_result(tmp_path: Path) -> Non
     assert acknowledged + billing(run(again, readings[450:])) == whole
 
 
+def test_states_kept_in_memory_are_bounded_and_change_nothing(tmp_path: Path) -> None:
+    """With room for one meter state in memory (the rest read back from the store), nothing differs."""
+    readings = list(fleet(START, END, STEP))
+    reference = ReadingProcessor(StateStore(tmp_path / "whole.db"), BillingSettings(), ROME)
+    small = ReadingProcessor(StateStore(tmp_path / "small.db"), BillingSettings(), ROME, cache_meters=1)
+    for processor in (reference, small):
+        processor.store.sync_meters([ProvisionedMeter(f"0000000{n}") for n in (1, 2, 3)], created=START)
+    expected, got = run(reference, readings), run(small, readings)
+    later = END + timedelta(days=40)  # a cut-off and its grace without a reading
+    expected += reference.tick(later)
+    got += small.tick(later)
+    assert got == expected and any(pub.kind == "event" for pub in got)
+    assert len(small._states) == 1
+    assert small.coverage_report(later) == reference.coverage_report(later)
+    for meter_id in ("00000001", "00000002", "00000003"):
+        assert small.meter_state(meter_id) == reference.meter_state(meter_id)
+        assert small.open_alarms(meter_id) == reference.open_alarms(meter_id)
+
+
 def test_the_clock_is_the_data_not_the_system(tmp_path: Path) -> None:
     """Readings from 2035 give the same indexes as the same readings nine years earlier, shifted."""
     shift = datetime(2035, 9, 20, tzinfo=UTC) - START
