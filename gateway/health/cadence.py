@@ -2,8 +2,9 @@
 
 Lost frames only lengthen gaps, to whole multiples of the true interval. So the interval is the largest
 candidate (a short gap divided by 1-4) that explains most recent gaps as small multiples of itself; the
-delivery ratio is heard frames over transmissions those multiples imply. A meter without such a cadence
-(random intervals) falls back to its mean gap with full delivery, which expects no more than it heard.
+delivery ratio is heard frames over transmissions those multiples imply, capped so that the meter never
+delivers faster than it was heard. A meter without such a cadence (random intervals) falls back to its mean
+gap with full delivery, which expects no more than it heard.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ _TOLERANCE = 0.2  # share of the interval a gap may sit off a multiple (OMS mete
 _EXPLAINED_SHARE = 0.75
 _DIVISORS = (1, 2, 3, 4)
 _MAX_MULTIPLE = 8  # beyond this, a tolerance of a fifth of the interval would fit a too-short interval
-_LONG_RUN_WEIGHT = 0.1  # per estimate (every 8 gaps): the long-run delivery spans about 80 gaps
+_LONG_RUN_WEIGHT = 0.1  # per estimate (every 8 gaps): the long-run rate spans about 80 gaps
+_WARMUP_WEIGHT = 0.5  # per estimate while the ring fills (2, 4 and 12 gaps): the first ones are noisy
 _MIN_DELIVERY = 0.05
 _SLACK_DECAY = 0.9  # per estimate
 _REESTIMATE_EVERY = 8  # gaps; the estimate is the costly part of a frame, the cadence changes slowly
@@ -32,11 +34,11 @@ class MeterCadence:
         "_gaps",
         "_pos",
         "delivery",
-        "delivery_long",
         "epoch",
         "interval_s",
         "last_at",
         "longest_gap_s",
+        "rate_long_per_s",
         "rssi_dbm",
         "rssi_frames",
     )
@@ -50,7 +52,10 @@ class MeterCadence:
         self._fresh = 0
         self.interval_s: float | None = None
         self.delivery = 1.0
-        self.delivery_long = 1.0
+        # The meter's history, frames per second in the long run. A rate, not a delivery ratio: a ratio
+        # means something only against the interval it was found with, and the interval estimate moves
+        # (to a sub-multiple when timing jitter lets one fit the gaps, with a delivery to match).
+        self.rate_long_per_s: float | None = None
         self.longest_gap_s = 0.0
         self.rssi_dbm: float | None = None
         self.rssi_frames = 0
@@ -85,7 +90,7 @@ class MeterCadence:
         """What was learned, to survive a restart (times are not kept: the restart resets them)."""
         return {
             "gaps": [round(gap, 3) for gap in self.recent_gaps()],
-            "delivery_long": round(self.delivery_long, 4),
+            "rate_long_per_s": _round_rate(self.rate_long_per_s),
             "longest_gap_s": round(self.longest_gap_s, 3),
             "rssi_dbm": round(self.rssi_dbm, 2) if self.rssi_dbm is not None else None,
             "rssi_frames": self.rssi_frames,
@@ -102,7 +107,11 @@ class MeterCadence:
         meter._count = len(gaps)
         if gaps:
             meter._estimate(floor_s)
-        meter.delivery_long = float(data["delivery_long"])
+        # Older snapshots kept a delivery ratio ("delivery_long"), meaningless without the interval it
+        # was found with: their history restarts from the current estimate.
+        saved_rate = data.get("rate_long_per_s")
+        if saved_rate is not None:
+            meter.rate_long_per_s = float(saved_rate)
         meter.longest_gap_s = max(meter.longest_gap_s, float(data["longest_gap_s"]))
         rssi = data.get("rssi_dbm")
         meter.rssi_dbm = float(rssi) if rssi is not None else None
@@ -118,7 +127,13 @@ class MeterCadence:
         interval, delivery = fold_interval(gaps, floor_s)
         self.interval_s = interval
         self.delivery = delivery
-        self.delivery_long += _LONG_RUN_WEIGHT * (delivery - self.delivery_long)
+        rate = delivery / interval
+        history = self.rate_long_per_s
+        if history is None:
+            self.rate_long_per_s = rate
+        else:
+            weight = _LONG_RUN_WEIGHT if self._count >= RING_GAPS else _WARMUP_WEIGHT
+            self.rate_long_per_s = history + weight * (rate - history)
         # Decays rather than drops: a schedule change seen once is still tolerated the next few cycles.
         self.longest_gap_s = max(gaps[-1], _SLACK_DECAY * self.longest_gap_s)
 
@@ -133,7 +148,12 @@ class MeterCadence:
 
 
 def fold_interval(sorted_gaps: list[float], floor_s: float) -> tuple[float, float]:
-    """(interval_s, delivery ratio) explaining ``sorted_gaps`` (ascending) as multiples of one interval."""
+    """(interval_s, delivery ratio) explaining ``sorted_gaps`` (ascending) as multiples of one interval.
+
+    The ratio never implies more frames than the gaps hold (``count * interval / sum``): with timing
+    jitter a sub-multiple of the interval can fit most gaps, and its fit alone would then count the
+    transmissions of the gaps it leaves out as heard.
+    """
     count = len(sorted_gaps)
     candidates = sorted(
         {gap / k for gap in sorted_gaps[:3] for k in _DIVISORS if gap / k >= floor_s}, reverse=True
@@ -147,5 +167,11 @@ def fold_interval(sorted_gaps: list[float], floor_s: float) -> tuple[float, floa
                 multiples.append(k)
                 per_transmission.append(gap / k)
         if len(multiples) >= _EXPLAINED_SHARE * count:
-            return median(per_transmission), max(_MIN_DELIVERY, len(multiples) / sum(multiples))
+            fitted = median(per_transmission)
+            heard = count * fitted / sum(sorted_gaps)
+            return fitted, max(_MIN_DELIVERY, min(len(multiples) / sum(multiples), heard))
     return sum(sorted_gaps) / count, 1.0
+
+
+def _round_rate(rate: float | None) -> float | None:
+    return float(f"{rate:.4g}") if rate is not None else None

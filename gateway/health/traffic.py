@@ -66,7 +66,7 @@ class Expectation:
     rate_per_s: float
     """Frames per second the expected meters deliver, at their recent delivery ratio."""
     long_rate_per_s: float
-    """The same at their long-run delivery ratio: the source's own history."""
+    """The same over their long run (each meter's own history of frames per second)."""
     expected_in_gap: float
     """Frames the expected meters should have delivered since the source's last frame."""
 
@@ -183,6 +183,6 @@ class SourceTraffic:
                 continue  # gone quiet while the source still heard others: moved, broken or out of range
             expected += 1
             rate += meter.delivery / interval
-            long_rate += meter.delivery_long / interval
+            long_rate += meter.rate_long_per_s or 0.0  # set with the interval
             in_gap += meter.delivery * (meter.missed(now) - missed_before)
         return Expectation(len(self.meters), expected, rate, long_rate, in_gap)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import heapq
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -55,6 +56,7 @@ class SimDongle:
     device_path: str | None = None
     stalled: bool = False
     cure: HealAction | None = HealAction.REINITIALISE
+    loss: float = 0.0  # share of the frames on air the dongle drops while it runs (a failing receiver)
     calls: list[str] = field(default_factory=list)
 
     async def reinitialise(self) -> None:
@@ -101,8 +103,12 @@ async def simulate(
     seed: int = 1,
     start_s: float = 0.0,
     stall_at_s: float | None = None,
+    on_tick: Callable[[float], None] | None = None,
 ) -> Outcome:
-    """Run meters and dongle from ``start_s`` to ``duration_s`` after START, ticking the monitor."""
+    """Run meters and dongle from ``start_s`` to ``duration_s`` after START, ticking the monitor.
+
+    ``on_tick`` is called after every tick with the seconds since START (to watch or change the dongle).
+    """
     rng = random.Random(seed)
     queue: list[tuple[float, int]] = []
     for index, meter in enumerate(meters):
@@ -119,6 +125,8 @@ async def simulate(
         if next_tick <= at_s:
             clock.set(START + _seconds(next_tick))
             events.extend(await monitor.tick())
+            if on_tick is not None:
+                on_tick(next_tick)
             next_tick += tick_s
             continue
         heapq.heappop(queue)
@@ -127,7 +135,8 @@ async def simulate(
         if stall_pending and stall_at_s is not None and at_s >= stall_at_s:
             stall_pending = False
             dongle.stalled = True
-        if not dongle.stalled and rng.random() >= meter.loss:
+        dropped = dongle.loss > 0 and rng.random() < dongle.loss
+        if not dongle.stalled and rng.random() >= meter.loss and not dropped:
             clock.set(at)
             rssi = meter.rssi_dbm + rng.gauss(0.0, 2.0)
             monitor.on_frame(ReceivedFrame(telegram(meter.address), LinkMode.T1, rssi, at, dongle.name))

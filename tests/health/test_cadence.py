@@ -70,3 +70,38 @@ def test_a_gap_across_a_source_silence_is_not_learned_as_cadence() -> None:
     meter.observe(2000.0, 1, repeat_gap_s=2.0)  # the source was silent meanwhile (epoch moved on)
     assert meter.gaps_seen == 3
     assert meter.interval_s == pytest.approx(30.0)
+
+
+def test_the_history_keeps_to_the_heard_rate_when_the_interval_folds_to_a_sub_multiple() -> None:
+    """Two repeats 3-4 s after their telegram make a 16 s meter's gaps fit a quarter of its interval."""
+    meter = MeterCadence(0.0, epoch=0)
+    at = 0.0
+    for _ in range(80):
+        at += 16.0
+        meter.observe(at, 0, repeat_gap_s=2.0)
+    assert meter.interval_s == pytest.approx(16.0)
+    for gap in (3.2, 12.8, 15.9, 15.9, 3.9, 12.1, 32.0, 15.9, 15.9, 16.0, 16.1, 16.2, 16.2, 15.8, 16.3, 16.1):
+        at += gap
+        meter.observe(at, 0, repeat_gap_s=2.0)
+    assert meter.interval_s is not None and meter.interval_s < 8.0  # the fold did move
+    heard_per_s = 16 / 256.0
+    assert meter.delivery / meter.interval_s == pytest.approx(heard_per_s, rel=0.1)
+    assert meter.rate_long_per_s == pytest.approx(heard_per_s, rel=0.1)
+
+
+def test_a_fold_never_implies_more_frames_than_its_gaps_hold() -> None:
+    gaps = [3.2, 3.9, 12.1, 12.7, 15.8, 15.9, 15.9, 15.9, 15.9, 16.0, 16.2, 16.2, 16.2, 16.3, 16.3, 31.9]
+    interval, delivery = fold_interval(gaps, 2.0)
+    assert delivery / interval <= len(gaps) / sum(gaps)
+
+
+def test_a_snapshot_keeps_the_history_and_an_older_one_restarts_it_from_the_gaps() -> None:
+    meter = MeterCadence(0.0, epoch=0)
+    for step in range(1, 40):
+        meter.observe(60.0 * step, 0, repeat_gap_s=2.0)
+    saved = meter.to_json()
+    restored = MeterCadence.from_json(saved, 10_000.0, 0, 2.0)
+    assert restored.rate_long_per_s == pytest.approx(1 / 60.0, rel=1e-3)
+    older = {key: value for key, value in saved.items() if key != "rate_long_per_s"}
+    older["delivery_long"] = 0.4  # a ratio, meaningless without the interval it was found with
+    assert MeterCadence.from_json(older, 10_000.0, 0, 2.0).rate_long_per_s == pytest.approx(1 / 60.0)
