@@ -1,30 +1,62 @@
-"""The ``wmbus-gateway`` typer application; each subcommand lives in its own module."""
+"""The ``wmbus-gateway`` typer application; each subcommand lives in its own module.
+
+The console script imports only the module of the command it runs (``run`` needs neither rich tables
+nor the ingester): ``main`` builds the application from ``sys.argv``. ``app``, the whole application,
+is built on first use (tests, documentation).
+"""
 
 from __future__ import annotations
 
 import importlib
+import sys
+from collections.abc import Iterable
 
 import typer
 
-app = typer.Typer(
-    name="wmbus-gateway",
-    help="Wireless M-Bus gateway for water utilities: decode, deduplicate, bill, publish.",
-    no_args_is_help=True,
-    add_completion=False,
-)
+HELP = "Wireless M-Bus gateway for water utilities: decode, deduplicate, bill, publish."
 
-# Each module defines ``register(app: typer.Typer) -> None``.
-COMMAND_MODULES: tuple[str, ...] = ("config_cmd", "meters", "run", "decode", "status", "ingest", "listen")
+# Command name -> the module that defines ``register(app: typer.Typer) -> None``, in help order.
+COMMANDS: dict[str, str] = {
+    "config": "config_cmd",
+    "meters": "meters",
+    "run": "run",
+    "decode": "decode",
+    "status": "status",
+    "ingest": "ingest",
+    "listen": "listen",
+}
+COMMAND_MODULES: tuple[str, ...] = tuple(COMMANDS.values())
 
 
-def _register_commands() -> None:
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"gateway.cli.{name}").register(app)
+def build_app(commands: Iterable[str] = COMMANDS) -> typer.Typer:
+    """The application with the given commands (all by default)."""
+    application = typer.Typer(name="wmbus-gateway", help=HELP, no_args_is_help=True, add_completion=False)
+    names = list(commands)
+    if len(names) == 1:
+        # typer runs a lone command as the application itself; a callback keeps `wmbus-gateway NAME ...`
+        application.callback()(_no_options)
+    for name in names:
+        importlib.import_module(f"gateway.cli.{COMMANDS[name]}").register(application)
+    return application
 
 
-_register_commands()
+def _no_options() -> None:
+    """Wireless M-Bus gateway for water utilities: decode, deduplicate, bill, publish."""
+
+
+def command_in(argv: list[str]) -> str | None:
+    """The command that ``argv`` (without the program name) runs, when it names one first."""
+    return argv[0] if argv and argv[0] in COMMANDS else None
+
+
+def __getattr__(name: str) -> typer.Typer:
+    if name == "app":
+        application = globals()["app"] = build_app()
+        return application
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    command = command_in(sys.argv[1:])
+    build_app([command] if command is not None else COMMANDS)(prog_name="wmbus-gateway")

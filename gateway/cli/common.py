@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn, cast
 
 import typer
-from rich.console import Console
 
 from gateway.daemon.config import ConfigError, GatewayConfig, load_config
 from gateway.daemon.meters import Provisioning
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 ConfigOption = Annotated[
     Path | None,
@@ -21,13 +23,27 @@ StateDirOption = Annotated[
     typer.Option("--state-dir", help="State folder (database, outbox, meters and keys). Default: ./state"),
 ]
 
-console = Console()
-errors = Console(stderr=True)
+
+def __getattr__(name: str) -> Console:
+    # ``console`` (stdout) and ``errors`` (stderr) are made on first use: the daemon prints one line,
+    # on exit, and rich costs some 4 MB resident.
+    if name in ("console", "errors"):
+        return _rich(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _rich(name: str) -> Console:
+    made = globals().get(name)
+    if made is None:
+        from rich.console import Console  # noqa: PLC0415
+
+        made = globals()[name] = Console(stderr=name == "errors")
+    return cast("Console", made)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print an error on stderr and exit."""
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    _rich("errors").print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code)
 
 

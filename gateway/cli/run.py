@@ -10,7 +10,8 @@ from typing import Annotated
 
 import typer
 
-from gateway.cli.common import ConfigOption, StateDirOption, console, fail, settings
+from gateway.cli import common
+from gateway.cli.common import ConfigOption, StateDirOption, fail, settings
 from gateway.daemon.config import ConfigError, check_mqtt_url
 from gateway.daemon.meters import MetersFileError
 from gateway.daemon.runner import Daemon, RunOptions
@@ -58,7 +59,7 @@ def run(
         fail(str(err))
     except KeyboardInterrupt:  # a second Ctrl-C while stopping
         pass
-    console.print(f"[dim]stopped: {daemon.summary()}[/]", highlight=False)
+    common.console.print(f"[dim]stopped: {daemon.summary()}[/]", highlight=False)
     if code:
         raise typer.Exit(code)
 

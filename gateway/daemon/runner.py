@@ -13,12 +13,13 @@ import dataclasses
 import json
 import logging
 import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway import __version__
 from gateway.clock import Clock, ManualClock, SystemClock
@@ -41,12 +42,12 @@ from gateway.health import HealthEvent, HealthMonitor, HealthSettings
 from gateway.keys import KeyFileError
 from gateway.radio.base import RadioSource
 from gateway.radio.frame import ReceivedFrame
-from gateway.radio.simulator import AcceleratedClock, SimulatorSource
-from gateway.uplink.broker import BrokerSettings
 from gateway.uplink.messages import publication_message, raw_message
-from gateway.uplink.mqtt import MqttPublisher
 from gateway.uplink.outbox import Outbox
 from gateway.uplink.topics import Topics
+
+if TYPE_CHECKING:
+    from gateway.uplink.mqtt import MqttPublisher
 
 log = logging.getLogger(__name__)
 
@@ -99,12 +100,18 @@ def daemon_clock(config: GatewayConfig) -> Clock:
         return ManualClock(EPOCH)
     speeds = {s.speed for s in config.sources if s.kind is SourceKind.SIMULATOR}
     if len(config.sources) == 1 and speeds and speeds != {1.0}:
+        from gateway.radio.simulator import AcceleratedClock  # noqa: PLC0415 - simulator only
+
         return AcceleratedClock(datetime.now(UTC), speeds.pop())
     return SystemClock()
 
 
 def provision_simulated_fleet(provisioning: Provisioning, sources: list[RadioSource]) -> int:
     """First run of the embedded default: provision the simulated meters and their example keys."""
+    if "gateway.radio.simulator" not in sys.modules:
+        return 0  # no simulator was built (building one imports it)
+    from gateway.radio.simulator import SimulatorSource  # noqa: PLC0415 - simulator only
+
     entries: list[tuple[MeterEntry, bytes | None]] = []
     for source in sources:
         if isinstance(source, SimulatorSource):
@@ -199,6 +206,10 @@ class Daemon:
         mqtt = self.config.mqtt
         if mqtt is None:
             return
+        # aiomqtt and paho (some 4 MB resident) only for a daemon that has an MQTT uplink
+        from gateway.uplink.broker import BrokerSettings  # noqa: PLC0415
+        from gateway.uplink.mqtt import MqttPublisher  # noqa: PLC0415
+
         self.outbox = Outbox(self.config.outbox_path, self.config.outbox_max_messages)
         broker = BrokerSettings(
             url=mqtt.url,

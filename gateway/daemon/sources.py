@@ -1,4 +1,7 @@
-"""Build the configured radio sources (gateway.radio) from their [[radio]] tables."""
+"""Build the configured radio sources (gateway.radio) from their [[radio]] tables.
+
+Each kind's module is imported when a source of that kind is built: a daemon loads only its own radios.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +9,8 @@ from zoneinfo import ZoneInfo
 
 from gateway.clock import Clock
 from gateway.daemon.config import SourceConfig, SourceKind
-from gateway.radio.amber import AmberSource
 from gateway.radio.base import RadioSource
-from gateway.radio.cul import CulSource
 from gateway.radio.frame import LinkMode
-from gateway.radio.imst import Im871aSource
-from gateway.radio.replay import ReplaySource
-from gateway.radio.rtlwmbus import RtlWmbusSource
-from gateway.radio.simulator import SimulatedFleet, SimulatorSource
 
 
 class SourceBuildError(Exception):
@@ -28,10 +25,16 @@ def link_modes(text: str) -> tuple[LinkMode, ...]:
 def build_source(config: SourceConfig, clock: Clock, tz: ZoneInfo | None = None) -> RadioSource:
     """One radio source on the daemon's clock; the simulated meters keep month ends in ``tz``."""
     if config.kind is SourceKind.SIMULATOR:
+        from gateway.radio.simulator import SimulatedFleet, SimulatorSource  # noqa: PLC0415
+
         fleet = SimulatedFleet(config.seed, config.meter_count, clock, tz=tz)
         return SimulatorSource(fleet, config.name)
     if config.kind in (SourceKind.IM871A, SourceKind.AMB8465, SourceKind.CUL):
         assert config.device is not None  # the configuration requires it
+        from gateway.radio.amber import AmberSource  # noqa: PLC0415
+        from gateway.radio.cul import CulSource  # noqa: PLC0415
+        from gateway.radio.imst import Im871aSource  # noqa: PLC0415
+
         serial_types: dict[SourceKind, type[Im871aSource | AmberSource | CulSource]] = {
             SourceKind.IM871A: Im871aSource,
             SourceKind.AMB8465: AmberSource,
@@ -40,8 +43,12 @@ def build_source(config: SourceConfig, clock: Clock, tz: ZoneInfo | None = None)
         serial_type = serial_types[config.kind]
         return serial_type(config.name, config.device, link_modes=link_modes(config.link_mode), clock=clock)
     if config.kind is SourceKind.RTL_WMBUS:
+        from gateway.radio.rtlwmbus import RtlWmbusSource  # noqa: PLC0415
+
         return RtlWmbusSource(config.name, config.command, clock=clock)
     if config.kind is SourceKind.REPLAY:
         assert config.path is not None  # the configuration requires it
+        from gateway.radio.replay import ReplaySource  # noqa: PLC0415
+
         return ReplaySource(config.name, config.path, clock=clock, speed=None)
     raise SourceBuildError(f"radio {config.name!r}: type {config.kind} is not available in this build")
