@@ -25,6 +25,9 @@ from gateway.radio.usb_reset import UsbResetError, UsbResetFailure, reset_usb_fo
 
 log = logging.getLogger(__name__)
 
+DEGRADED_HOLD_WINDOWS = 1 / 3
+"""A change between healthy and degraded must be judged this share of ``rate_window_s`` in a row (5 min)."""
+
 UsbResetter = Callable[[str], Awaitable[str]]
 """Resets the USB device behind a port path; returns what it did, raises UsbResetError when it cannot."""
 
@@ -61,6 +64,7 @@ class _Watched:
     state: SourceState = SourceState.LEARNING
     state_since: float = 0.0
     reason: str | None = None
+    change_judged_since: float | None = None  # when healthy/degraded was first judged otherwise, in a row
     expectation: Expectation | None = None
     detected_at: float | None = None
     frame_before_silence: float | None = None
@@ -155,7 +159,7 @@ class HealthMonitor:
         overdue = expectation.expected_in_gap >= settings.silence_expected_frames
         if gap_s >= settings.min_silence_s and overdue and gap_s >= self._quiet_habit_s(traffic):
             return [self._silent(watched, now, gap_s, expectation)]
-        self._set_state(watched, *self._degradation(watched, now, expectation), now=now)
+        self._hold_or_change(watched, *self._degradation(watched, now, expectation), now=now)
         return []
 
     def _quiet_habit_s(self, traffic: SourceTraffic) -> float:
@@ -190,7 +194,22 @@ class HealthMonitor:
             return SourceState.DEGRADED, f"rssi: meters arrive {-delta:.1f} dB below their own average"
         return SourceState.HEALTHY, None
 
+    def _hold_or_change(self, watched: _Watched, state: SourceState, reason: str | None, now: float) -> None:
+        """Enter or leave ``degraded`` only once every tick for a while has judged so.
+
+        A window rate near the threshold crosses it back and forth as single frames enter and leave the
+        window; without the hold the state, its log lines and the status topic would flap on every tick.
+        """
+        current = watched.state
+        if state is not current and SourceState.DEGRADED in (state, current):
+            if watched.change_judged_since is None:
+                watched.change_judged_since = now
+            if now - watched.change_judged_since < DEGRADED_HOLD_WINDOWS * self.settings.rate_window_s:
+                return
+        self._set_state(watched, state, reason, now)
+
     def _set_state(self, watched: _Watched, state: SourceState, reason: str | None, now: float) -> None:
+        watched.change_judged_since = None
         if state is not watched.state:
             if state is SourceState.DEGRADED:
                 log.warning("source %s degraded: %s", watched.source.name, reason)
