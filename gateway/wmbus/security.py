@@ -1,8 +1,10 @@
 """OMS security: mode 5 (AES-CBC, IV from the address), mode 7 (AES-CBC under CMAC-derived keys, AFL MAC)
 and ELL AES-CTR, each with the check that tells a right key from a wrong one.
 
-AES objects are cached per key (ECB objects are stateless, so reuse is safe); CBC, CTR and CMAC are
-built on them so that a telegram costs two C calls, not a cipher set-up. Keys never enter a message.
+AES objects are cached per provisioned key (ECB objects are stateless, so reuse is safe; the cache holds
+up to 65,536 keys and starts over when full); CBC, CTR and CMAC are built on them so that a telegram costs
+one or two C calls, not a cipher set-up. Mode 7 session keys serve one telegram and are never cached.
+Keys never enter a message.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from gateway.wmbus.errors import DecryptionError, MacError, TruncatedError, Wron
 
 BLOCK = 16
 CHECK_BYTES = b"\x2f\x2f"
+_MASK = (1 << 128) - 1
 _ECB_CACHE_MAX = 65536
 _ecb_cache: dict[bytes, Any] = {}
 _cmac_subkeys: dict[bytes, tuple[int, int]] = {}
@@ -41,10 +44,11 @@ def check_key(key: bytes, meter_id: str) -> None:
         raise DecryptionError(f"AES key must be 16 bytes, got {len(key)}", meter_id)
 
 
-def cbc_decrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
-    """AES-128-CBC decryption of whole blocks, through the cached ECB cipher."""
-    plain = _ecb(key).decrypt(data)
-    return _xor(plain, iv + data[:-BLOCK])
+def cbc_decrypt(key: bytes, iv: bytes, data: bytes, *, cached: bool = True) -> bytes:
+    """AES-128-CBC decryption of whole blocks, through the cached ECB cipher (``cached=False``: a key
+    used once, which must not evict the provisioned ones)."""
+    cipher = _ecb(key) if cached else AES.new(key, AES.MODE_ECB)
+    return _xor(cipher.decrypt(data), iv + data[:-BLOCK])
 
 
 def cbc_encrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
@@ -56,42 +60,55 @@ def ctr_crypt(key: bytes, counter_block: bytes, data: bytes) -> bytes:
     """AES-128-CTR (the whole 16-byte block counts up), encryption and decryption alike."""
     start = int.from_bytes(counter_block, "big")
     blocks = (len(data) + BLOCK - 1) // BLOCK
-    counters = b"".join(((start + i) & ((1 << 128) - 1)).to_bytes(BLOCK, "big") for i in range(blocks))
+    counters = b"".join(((start + i) & _MASK).to_bytes(BLOCK, "big") for i in range(blocks))
     stream = _ecb(key).encrypt(counters)
     return _xor(data, stream[: len(data)])
+
+
+def _double(value: int) -> int:
+    """Multiplication by x in GF(2^128): the step from L to K1 and from K1 to K2 (RFC 4493 2.3)."""
+    return ((value << 1) & _MASK) ^ (0x87 if value >> 127 else 0)
 
 
 def _subkeys(key: bytes) -> tuple[int, int]:
     pair = _cmac_subkeys.get(key)
     if pair is None:
-        mask = (1 << 128) - 1
-        zero = int.from_bytes(_ecb(key).encrypt(bytes(BLOCK)), "big")
-        k1 = ((zero << 1) & mask) ^ (0x87 if zero >> 127 else 0)
-        k2 = ((k1 << 1) & mask) ^ (0x87 if k1 >> 127 else 0)
-        pair = _cmac_subkeys[key] = (k1, k2)
+        k1 = _double(int.from_bytes(_ecb(key).encrypt(bytes(BLOCK)), "big"))
+        pair = _cmac_subkeys[key] = (k1, _double(k1))
     return pair
 
 
 def cmac(key: bytes, message: bytes) -> bytes:
-    """AES-CMAC (RFC 4493) of ``message``, 16 bytes."""
-    k1, k2 = _subkeys(key)
+    """AES-CMAC (RFC 4493) of ``message``, 16 bytes, under a key used once (nothing is cached).
+
+    One CBC cipher does it all: its first block, E(0) = L, gives the subkeys and leaves L in the chain,
+    which the message's first block then cancels (XOR L) so that the chain runs from zero as CMAC's does.
+    """
+    cipher = AES.new(key, AES.MODE_CBC, iv=bytes(BLOCK))
+    chained = int.from_bytes(cipher.encrypt(bytes(BLOCK)), "big")
+    k1 = _double(chained)
     if message and len(message) % BLOCK == 0:
-        head, last, subkey = message[:-BLOCK], message[-BLOCK:], k1
+        padded, subkey = message, k1
     else:
-        cut = len(message) - len(message) % BLOCK
-        head, last, subkey = message[:cut], message[cut:] + b"\x80", k2
-        last += bytes(BLOCK - len(last))
-    last_block = (int.from_bytes(last, "big") ^ subkey).to_bytes(BLOCK, "big")
-    if not head:
-        return bytes(_ecb(key).encrypt(last_block))
-    chained = AES.new(key, AES.MODE_CBC, iv=bytes(BLOCK)).encrypt(head + last_block)
-    return bytes(chained[-BLOCK:])
+        padded, subkey = message + b"\x80" + bytes(BLOCK - 1 - len(message) % BLOCK), _double(k1)
+    size = len(padded)
+    blocks = int.from_bytes(padded, "big") ^ subkey ^ (chained << (8 * size - 8 * BLOCK))
+    return bytes(cipher.encrypt(blocks.to_bytes(size, "big"))[-BLOCK:])
 
 
 def derive_mode7_keys(master: bytes, counter_bytes: bytes, id_bytes: bytes) -> tuple[bytes, bytes]:
-    """Kenc and Kmac of OMS Vol. 2 9.6.1: CMAC(master, DC || counter || id || 0x07 * 7)."""
+    """Kenc and Kmac of OMS Vol. 2 9.6.1: CMAC(master, DC || counter || id || 0x07 * 7), DC 0x00 and 0x01.
+
+    Each input is one whole block, whose CMAC is E(block XOR K1): both keys come from one call of the
+    master key's cached cipher.
+    """
     tail = counter_bytes + id_bytes + b"\x07" * 7
-    return cmac(master, b"\x00" + tail), cmac(master, b"\x01" + tail)
+    if len(tail) != BLOCK - 1:
+        return cmac(master, b"\x00" + tail), cmac(master, b"\x01" + tail)
+    k1 = _subkeys(master)[0]
+    blocks = int.from_bytes(b"\x00" + tail + b"\x01" + tail, "big") ^ (k1 << 128 | k1)
+    keys = bytes(_ecb(master).encrypt(blocks.to_bytes(2 * BLOCK, "big")))
+    return keys[:BLOCK], keys[BLOCK:]
 
 
 def mode5_iv(m_and_a: bytes, access_number: int) -> bytes:
@@ -109,12 +126,16 @@ def ell_crc_ok(data: bytes) -> bool:
     return len(data) >= 2 and data[0] | data[1] << 8 == crc16(data[2:])
 
 
-def decrypt_mode5(key: bytes, iv: bytes, data: bytes, *, blocks: int, meter_id: str, offset: int) -> bytes:
-    """Decrypt the first ``blocks`` blocks (0: all whole blocks) and check 0x2F2F; return data decrypted."""
+def decrypt_mode5(
+    key: bytes, iv: bytes, data: bytes, *, blocks: int, meter_id: str, offset: int, cached: bool = True
+) -> bytes:
+    """Decrypt the first ``blocks`` blocks (0: all whole blocks) and check 0x2F2F; return data decrypted.
+
+    ``cached=False`` for a key used once (mode 7's Kenc)."""
     size = blocks * BLOCK if blocks else len(data) - len(data) % BLOCK
     if size == 0 or size > len(data):
         raise TruncatedError(f"meter {meter_id}: {blocks} encrypted blocks, only {len(data)} bytes", offset)
-    plain = cbc_decrypt(key, iv, data[:size])
+    plain = cbc_decrypt(key, iv, data[:size], cached=cached)
     if plain[:2] != CHECK_BYTES:
         raise WrongKeyError("decrypted payload does not start with 2F2F: wrong key", meter_id, offset)
     return plain + data[size:]

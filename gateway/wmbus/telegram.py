@@ -182,7 +182,7 @@ def _open_mode7(
         authenticated = bytes((afl.mcl,)) + afl.counter_bytes + length + data[tpl_pos:]
         security.verify_mac(kmac, authenticated, afl.mac, meter_id=meter_id, offset=pos)
     return security.decrypt_mode5(
-        kenc, bytes(16), data[pos:], blocks=tpl.encrypted_blocks, meter_id=meter_id, offset=pos
+        kenc, bytes(16), data[pos:], blocks=tpl.encrypted_blocks, meter_id=meter_id, offset=pos, cached=False
     )
 
 
