@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from enum import IntFlag
+from typing import NamedTuple
 
 from construct import Bytes, If, Int8ul, Int16ul, Int32ul, Struct, this
 
@@ -41,8 +41,7 @@ AFL_LAYOUT = Struct(
 _HEAD = struct.Struct("<BH")
 
 
-@dataclass(frozen=True, slots=True)
-class AuthenticationLayer:
+class AuthenticationLayer(NamedTuple):
     """One AFL header."""
 
     fcl: int

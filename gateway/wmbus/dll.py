@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from enum import IntEnum
 from functools import lru_cache
+from typing import NamedTuple
 
 from construct import Bytes, Int8ul, Int16ul, Struct
 
@@ -45,8 +45,7 @@ class CField(IntEnum):
     RSP_UD = 0x08
 
 
-@dataclass(frozen=True, slots=True)
-class LinkLayer:
+class LinkLayer(NamedTuple):
     """The DLL fields of one radio frame."""
 
     length: int

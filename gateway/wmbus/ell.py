@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from enum import IntEnum, IntFlag
+from typing import NamedTuple
 
 from construct import Bytes, Int8ul, Int16ul, Int32ul, Struct
 
@@ -50,8 +50,9 @@ ELL_LAYOUTS = {
     EllCi.ADDRESSED: Struct("cc" / Int8ul, "acc" / Int8ul, "address" / _ADDRESS),
     EllCi.ADDRESSED_SESSION: Struct("cc" / Int8ul, "acc" / Int8ul, "address" / _ADDRESS, "sn" / Int32ul),
 }
-# Precompiled equivalents for the per-telegram path; tests check they agree with ELL_LAYOUTS.
-_FAST = {
+# Precompiled equivalents for the per-telegram path; tests check they agree with ELL_LAYOUTS. Keyed by the
+# IntEnum members, which a plain int CI finds (no EllCi(ci) conversion on the per-telegram path).
+_FAST: dict[int, struct.Struct] = {
     EllCi.SHORT: struct.Struct("<BB"),
     EllCi.SESSION: struct.Struct("<BBI"),
     EllCi.ADDRESSED: struct.Struct("<BB8s"),
@@ -61,8 +62,7 @@ ELL_CIS = frozenset(int(ci) for ci in EllCi)
 PAYLOAD_CRC_SIZE = 2
 
 
-@dataclass(frozen=True, slots=True)
-class ExtendedLinkLayer:
+class ExtendedLinkLayer(NamedTuple):
     """One ELL header; ``session_number`` and ``payload_crc`` only for the variants with a session."""
 
     ci: int
@@ -103,7 +103,7 @@ class ExtendedLinkLayer:
 def parse_ell(frame: bytes, offset: int) -> tuple[ExtendedLinkLayer, int]:
     """Read the ELL whose CI is at ``offset``; return it and the offset after its plain header."""
     ci = frame[offset]
-    layout = _FAST[EllCi(ci)]
+    layout = _FAST[ci]
     start = offset + 1
     if len(frame) < start + layout.size:
         raise TruncatedError(f"frame ends inside the ELL header (CI {ci:#04x})", len(frame))
@@ -112,7 +112,7 @@ def parse_ell(frame: bytes, offset: int) -> tuple[ExtendedLinkLayer, int]:
     if ci == EllCi.SHORT:
         return ExtendedLinkLayer(ci, fields[0], fields[1]), end
     if ci == EllCi.SESSION:
-        return ExtendedLinkLayer(ci, fields[0], fields[1], session_number=fields[2]), end
+        return ExtendedLinkLayer(ci, fields[0], fields[1], fields[2]), end
     if ci == EllCi.ADDRESSED:
-        return ExtendedLinkLayer(ci, fields[0], fields[1], m_and_a=fields[2]), end
-    return ExtendedLinkLayer(ci, fields[0], fields[1], session_number=fields[3], m_and_a=fields[2]), end
+        return ExtendedLinkLayer(ci, fields[0], fields[1], None, fields[2]), end
+    return ExtendedLinkLayer(ci, fields[0], fields[1], fields[3], fields[2]), end

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from functools import lru_cache
+from typing import NamedTuple
 
 from construct import Bytes, Int8ul, Int16ul, Struct
 
@@ -89,8 +89,7 @@ _SHORT = struct.Struct("<BBH")
 _LONG = struct.Struct("<4sHBBBBH")
 
 
-@dataclass(frozen=True, slots=True)
-class TransportLayer:
+class TransportLayer(NamedTuple):
     """One TPL header. In the long header the address is the meter's own (the DLL may be a repeater)."""
 
     ci: int
@@ -131,12 +130,17 @@ class TransportLayer:
         return None if self.device_type is None else medium_name(self.device_type)
 
 
+# Mode 7 adds a configuration field extension byte after the configuration word (OMS Vol. 2 7.2.4.3).
+_MODE_7 = int(SecurityMode.AES_CBC_NO_IV)
+
+
 @lru_cache(maxsize=8192)
 def _short_header(ci: int, header: bytes) -> TransportLayer:
     # Access number, status and configuration take few values fleet-wide: cached, a short header is free.
     kind, compact = TPL_CIS[ci]
-    acc, status, config = _SHORT.unpack(header)
-    return TransportLayer(ci, kind, compact, acc, status, config)
+    acc, status, config = _SHORT.unpack_from(header)
+    config_ext = header[_SHORT.size] if len(header) > _SHORT.size else None
+    return TransportLayer(ci, kind, compact, acc, status, config, config_ext)
 
 
 def parse_tpl(frame: bytes, offset: int) -> tuple[TransportLayer, int]:
@@ -147,31 +151,30 @@ def parse_tpl(frame: bytes, offset: int) -> tuple[TransportLayer, int]:
     if kind is HeaderKind.NONE:
         return TransportLayer(ci, kind, compact), pos
     if kind is HeaderKind.SHORT:
-        if len(frame) < pos + _SHORT.size:
+        end = pos + _SHORT.size
+        if len(frame) < end:
             raise TruncatedError("frame ends inside the TPL short header", len(frame))
-        tpl = _short_header(ci, frame[pos : pos + _SHORT.size])
-        config = tpl.config or 0
-        pos += _SHORT.size
-    else:
-        if len(frame) < pos + _LONG.size:
-            raise TruncatedError("frame ends inside the TPL long header", len(frame))
-        id_bytes, m_code, version, device_type, acc, status, config = _LONG.unpack_from(frame, pos)
-        tpl = TransportLayer(
-            ci, kind, compact, acc, status, config,
-            meter_id=meter_id_from_bytes(id_bytes),
-            manufacturer=decode_manufacturer(m_code),
-            version=version,
-            device_type=device_type,
-            m_and_a=bytes(frame[pos + 4 : pos + 6]) + id_bytes + bytes(frame[pos + 6 : pos + 8]),
-        )
-        pos += _LONG.size
-    if (config >> 8) & 0x1F == SecurityMode.AES_CBC_NO_IV:
-        # Mode 7 adds a configuration field extension byte (OMS Vol. 2 7.2.4.3).
-        if len(frame) <= pos:
+        if frame[end - 1] & 0x1F == _MODE_7:  # the configuration word's high byte: security mode
+            if len(frame) <= end:
+                raise TruncatedError("frame ends before the configuration field extension", len(frame))
+            end += 1
+        return _short_header(ci, bytes(frame[pos:end])), end
+    end = pos + _LONG.size
+    if len(frame) < end:
+        raise TruncatedError("frame ends inside the TPL long header", len(frame))
+    id_bytes, m_code, version, device_type, acc, status, config = _LONG.unpack_from(frame, pos)
+    config_ext = None
+    if (config >> 8) & 0x1F == _MODE_7:
+        if len(frame) <= end:
             raise TruncatedError("frame ends before the configuration field extension", len(frame))
-        tpl = TransportLayer(
-            tpl.ci, tpl.kind, tpl.compact, tpl.access_number, tpl.status, tpl.config, frame[pos],
-            tpl.meter_id, tpl.manufacturer, tpl.version, tpl.device_type, tpl.m_and_a,
-        )
-        pos += 1
-    return tpl, pos
+        config_ext = frame[end]
+        end += 1
+    tpl = TransportLayer(
+        ci, kind, compact, acc, status, config, config_ext,
+        meter_id_from_bytes(id_bytes),
+        decode_manufacturer(m_code),
+        version,
+        device_type,
+        bytes(frame[pos + 4 : pos + 6]) + id_bytes + bytes(frame[pos + 6 : pos + 8]),
+    )
+    return tpl, end

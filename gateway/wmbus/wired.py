@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from construct import Const, Int8ul, Struct
 
@@ -23,8 +23,7 @@ LONG_FRAME_HEAD = Struct(
 HEAD_SIZE = 4
 
 
-@dataclass(frozen=True, slots=True)
-class WiredLink:
+class WiredLink(NamedTuple):
     """The link fields of a wired long frame; ``body`` runs from the CI to the last data byte."""
 
     c_field: int
