@@ -5,9 +5,9 @@ the arrival time. The first copy is new and is published at once; later copies w
 it are duplicates: they only raise the copy count and the best RSSI of that first sighting. The final
 count of each telegram is handed out by :meth:`Deduplicator.closed` once its window has passed.
 Memory is a fixed number of slots per meter (plus a bounded number of meters); a check costs the same
-whatever the number of meters. A telegram whose window has closed is kept packed in one small bytes
-object (its tally can still grow: a late copy is still a duplicate), so a meter heard long ago costs
-about a hundred bytes, not a deque of objects.
+whatever the number of meters. Telegrams whose window has closed are kept packed, all of a meter's in
+one bytes object (their tallies can still grow: a late copy is still a duplicate), so a meter heard
+long ago costs one small object, not a deque of objects.
 """
 
 from __future__ import annotations
@@ -16,11 +16,14 @@ import hashlib
 import struct
 from collections import OrderedDict, deque
 from dataclasses import dataclass
+from typing import cast
+
+DIGEST_SIZE = 8
 
 
 def payload_digest(data: bytes) -> bytes:
     """A short digest of a telegram's content; hash the bytes that repeaters do not change."""
-    return hashlib.blake2b(data, digest_size=8).digest()
+    return hashlib.blake2b(data, digest_size=DIGEST_SIZE).digest()
 
 
 @dataclass(slots=True)
@@ -35,26 +38,32 @@ class _Sighting:
 
 
 # A closed sighting: first_at_s, best_rssi_dbm, duplicates, access_number, flags, then the digest.
-_PACKED = struct.Struct("<ddIHB")
+# Windows close in the order telegrams arrived, so a meter's closed sightings are always its oldest:
+# a meter keeps ``closed`` (records, oldest first) or ``(closed, *open sightings)``.
+_FIXED = struct.Struct("<ddQqB")
+_SIZE = _FIXED.size + DIGEST_SIZE
 _HAS_ACCESS = 1
 _HAS_RSSI = 2
-_Slot = _Sighting | bytes
+_Kept = bytes | tuple[bytes | _Sighting, ...]
 
 
-def _pack(
+def _record(
     access_number: int | None, digest: bytes, first_at_s: float, duplicates: int, best_rssi_dbm: float | None
-) -> bytes | None:
-    """The packed form, or None when a field does not fit it (then the object is kept)."""
-    flags = 0
-    if access_number is not None:
-        if not 0 <= access_number <= 0xFFFF:
-            return None
-        flags |= _HAS_ACCESS
-    if best_rssi_dbm is not None:
-        flags |= _HAS_RSSI
-    if duplicates > 0xFFFFFFFF:
-        return None
-    return _PACKED.pack(first_at_s, best_rssi_dbm or 0.0, duplicates, access_number or 0, flags) + digest
+) -> bytes:
+    flags = (_HAS_ACCESS if access_number is not None else 0) | (
+        _HAS_RSSI if best_rssi_dbm is not None else 0
+    )
+    return _FIXED.pack(first_at_s, best_rssi_dbm or 0.0, duplicates, access_number or 0, flags) + digest
+
+
+def _split(kept: _Kept) -> tuple[bytes, tuple[_Sighting, ...]]:
+    if type(kept) is bytes:
+        return kept, ()
+    return cast(bytes, kept[0]), cast("tuple[_Sighting, ...]", kept[1:])
+
+
+def _join(closed: bytes, opened: tuple[_Sighting, ...]) -> _Kept:
+    return (closed, *opened) if opened else closed
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +119,8 @@ class Deduplicator:
         self.max_meters = max_meters
         self.max_pending = max_pending
         self.stats = DedupStats()
-        # Oldest first; a tuple, not a deque: a deque's first block alone is some 600 bytes.
-        self._meters: OrderedDict[str, tuple[_Slot, ...]] = OrderedDict()
+        # Oldest first; closed sightings packed: a deque's first block alone is some 600 bytes.
+        self._meters: OrderedDict[str, _Kept] = OrderedDict()
         # First sightings in arrival order, so that closed windows are found without a scan; bounded
         # so that a caller who never asks for tallies does not grow it.
         self._pending: deque[tuple[float, str, _Sighting]] = deque()
@@ -124,51 +133,54 @@ class Deduplicator:
         at_s: float,
         rssi_dbm: float | None = None,
     ) -> DedupResult:
-        """Record one copy heard at ``at_s`` (epoch seconds) and say whether it is new."""
+        """Record one copy heard at ``at_s`` (epoch seconds) and say whether it is new.
+
+        ``payload_digest`` is what :func:`payload_digest` makes (``DIGEST_SIZE`` bytes).
+        """
+        if len(payload_digest) != DIGEST_SIZE:
+            raise ValueError(f"payload digest of {len(payload_digest)} bytes, expected {DIGEST_SIZE}")
         self.stats.telegrams += 1
         meters = self._meters
-        slots = meters.get(meter_id)
-        if slots is None:
-            slots = ()
-            meters[meter_id] = slots
+        kept = meters.get(meter_id)
+        closed: bytes
+        opened: tuple[_Sighting, ...]
+        if kept is None:
+            closed, opened = b"", ()
+            meters[meter_id] = closed
             if len(meters) > self.max_meters:
                 meters.popitem(last=False)
                 self.stats.evicted_meters += 1
         else:
             meters.move_to_end(meter_id)
-            for index, slot in enumerate(slots):
-                if type(slot) is bytes:
-                    if len(slot) != _PACKED.size + len(payload_digest) or not slot.endswith(payload_digest):
-                        continue
-                    first_at_s, rssi, duplicates, access, flags = _PACKED.unpack_from(slot)
-                    if (access if flags & _HAS_ACCESS else None) != access_number:
-                        continue
-                    if abs(at_s - first_at_s) > self.window_s:
-                        continue
-                    best = _better(rssi_dbm, rssi if flags & _HAS_RSSI else None)
-                    duplicates += 1
-                    repacked = _pack(access_number, payload_digest, first_at_s, duplicates, best)
-                    if repacked is None:  # the count outgrew the packed field
-                        sighting = _Sighting(access_number, payload_digest, first_at_s, duplicates, best)
-                        meters[meter_id] = (*slots[:index], sighting, *slots[index + 1 :])
-                    else:
-                        meters[meter_id] = (*slots[:index], repacked, *slots[index + 1 :])
-                    self.stats.duplicates += 1
-                    return DedupResult(False, duplicates, best, first_at_s)
-                assert isinstance(slot, _Sighting)
+            if type(kept) is bytes:
+                closed, opened = kept, ()
+            else:
+                closed, opened = _split(kept)
+            if closed:
+                found = self._match_closed(closed, access_number, payload_digest, at_s, rssi_dbm)
+                if found is not None:
+                    meters[meter_id] = _join(found[0], opened)
+                    return found[1]
+            for sighting in opened:
                 if (
-                    slot.digest == payload_digest
-                    and slot.access_number == access_number
-                    and abs(at_s - slot.first_at_s) <= self.window_s
+                    sighting.digest == payload_digest
+                    and sighting.access_number == access_number
+                    and abs(at_s - sighting.first_at_s) <= self.window_s
                 ):
-                    slot.duplicates += 1
-                    slot.best_rssi_dbm = _better(rssi_dbm, slot.best_rssi_dbm)
+                    sighting.duplicates += 1
+                    sighting.best_rssi_dbm = _better(rssi_dbm, sighting.best_rssi_dbm)
                     self.stats.duplicates += 1
-                    return DedupResult(False, slot.duplicates, slot.best_rssi_dbm, slot.first_at_s)
+                    return DedupResult(
+                        False, sighting.duplicates, sighting.best_rssi_dbm, sighting.first_at_s
+                    )
         sighting = _Sighting(access_number, payload_digest, at_s, 0, rssi_dbm)
-        keep = self.slots_per_meter - 1  # the oldest makes room
-        if keep >= 0:
-            meters[meter_id] = (*slots[max(0, len(slots) - keep) :], sighting)
+        if self.slots_per_meter > 0:
+            opened = (*opened, sighting)
+            excess = len(closed) // _SIZE + len(opened) - self.slots_per_meter
+            if excess > 0:  # the oldest make room
+                dropped = min(excess, len(closed) // _SIZE)
+                closed, opened = closed[dropped * _SIZE :], opened[excess - dropped :]
+            meters[meter_id] = _join(closed, opened)
         pending = self._pending
         if len(pending) >= self.max_pending:
             _, old_meter, old = pending.popleft()  # its tally is lost, as documented
@@ -176,6 +188,26 @@ class Deduplicator:
         pending.append((at_s + self.window_s, meter_id, sighting))
         self.stats.new += 1
         return DedupResult(True, 0, rssi_dbm, at_s)
+
+    def _match_closed(
+        self, closed: bytes, access_number: int | None, digest: bytes, at_s: float, rssi_dbm: float | None
+    ) -> tuple[bytes, DedupResult] | None:
+        """A closed sighting this copy repeats: (the records with its tally raised, the result)."""
+        for offset in range(0, len(closed), _SIZE):
+            if not closed.startswith(digest, offset + _FIXED.size):
+                continue
+            first_at_s, rssi, duplicates, access, flags = _FIXED.unpack_from(closed, offset)
+            if (access if flags & _HAS_ACCESS else None) != access_number or abs(
+                at_s - first_at_s
+            ) > self.window_s:
+                continue
+            best = _better(rssi_dbm, rssi if flags & _HAS_RSSI else None)
+            duplicates += 1
+            record = _record(access_number, digest, first_at_s, duplicates, best)
+            self.stats.duplicates += 1
+            end = offset + _SIZE
+            return closed[:offset] + record + closed[end:], DedupResult(False, duplicates, best, first_at_s)
+        return None
 
     def closed(self, now_s: float) -> list[DedupSummary]:
         """Final tallies of the telegrams whose window ended by ``now_s``, oldest first."""
@@ -196,22 +228,28 @@ class Deduplicator:
         return out
 
     def _close(self, meter_id: str, sighting: _Sighting) -> None:
-        """The window ended: the meter keeps the sighting packed (if it still keeps it)."""
-        slots = self._meters.get(meter_id)
-        if slots is None:
+        """The window ended: the meter keeps the sighting packed (if it still keeps it: then it is the
+        oldest of its open ones, windows closing in arrival order)."""
+        kept = self._meters.get(meter_id)
+        if type(kept) is not tuple or kept[1] is not sighting:
             return
-        for index, slot in enumerate(slots):
-            if slot is sighting:
-                packed = _pack(
-                    sighting.access_number,
-                    sighting.digest,
-                    sighting.first_at_s,
-                    sighting.duplicates,
-                    sighting.best_rssi_dbm,
-                )
-                if packed is not None:
-                    self._meters[meter_id] = (*slots[:index], packed, *slots[index + 1 :])
-                return
+        record = _record(
+            sighting.access_number,
+            sighting.digest,
+            sighting.first_at_s,
+            sighting.duplicates,
+            sighting.best_rssi_dbm,
+        )
+        closed = cast(bytes, kept[0]) + record
+        self._meters[meter_id] = (closed, *kept[2:]) if len(kept) > 2 else closed
+
+    def slots(self, meter_id: str) -> int:
+        """Telegrams remembered for ``meter_id``."""
+        kept = self._meters.get(meter_id)
+        if kept is None:
+            return 0
+        closed, opened = _split(kept)
+        return len(closed) // _SIZE + len(opened)
 
     def __len__(self) -> int:
         """Meters currently remembered."""
