@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 
 TICK_INTERVAL_S = 60.0  # daemon-clock seconds between processor ticks (cut-offs, grace deadlines)
 FLUSH_INTERVAL_S = 0.25  # real seconds between commits of queued publications and state
-FLUSH_FRAMES = 2000  # ... or this many frames, whichever comes first
+FLUSH_FRAMES = 500  # ... or this many frames (a fast replay's queued publications stay small)
 READY_TIMEOUT_S = 15.0  # READY=1 is sent when every source is connected, or after this long
 DRAIN_TIMEOUT_S = 5.0  # on stop, how long the publisher may keep sending the outbox
 STATUS_META_KEY = "daemon.status"  # the last status document, for `wmbus-gateway status`

@@ -92,6 +92,8 @@ class StateStore:
             self._db = sqlite3.connect(str(path))
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            # 512 KiB of pages (SQLite's default is 2 MiB): rows are read by key, the OS caches the file
+            self._db.execute("PRAGMA cache_size=-512")
             self._db.executescript(_SCHEMA)
             version = self.get_meta("schema_version")
             if version is None:
