@@ -64,9 +64,10 @@ def meter_id_from_bytes(id_bytes: bytes) -> str:
     return id_bytes[::-1].hex()
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=1024)
 def _link_from_header(header: bytes) -> LinkLayer:
     # Meters repeat their first block on every telegram: caching makes the parse O(1) and allocation-free.
+    # 1,024 headers (~0.4 MB): the recently heard meters and the copies of a telegram, not every meter.
     length, c_field, m_code, id_bytes, version, device_type = _DLL_FAST.unpack(header)
     return LinkLayer(
         length=length,

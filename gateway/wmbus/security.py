@@ -2,8 +2,9 @@
 and ELL AES-CTR, each with the check that tells a right key from a wrong one.
 
 AES objects are cached per provisioned key (ECB objects are stateless, so reuse is safe; the cache holds
-up to 65,536 keys and starts over when full); CBC, CTR and CMAC are built on them so that a telegram costs
-one or two C calls, not a cipher set-up. Mode 7 session keys serve one telegram and are never cached.
+up to 1,024 keys, ~0.9 MB, and starts over when full: a cipher per meter of a large fleet would cost more
+than its set-up saves); CBC, CTR and CMAC are built on them so that a telegram costs one or two C calls,
+not a cipher set-up. Mode 7 session keys serve one telegram and are never cached.
 Keys never enter a message.
 """
 
@@ -19,7 +20,7 @@ from gateway.wmbus.errors import DecryptionError, MacError, TruncatedError, Wron
 BLOCK = 16
 CHECK_BYTES = b"\x2f\x2f"
 _MASK = (1 << 128) - 1
-_ECB_CACHE_MAX = 65536
+_ECB_CACHE_MAX = 1024
 _ecb_cache: dict[bytes, Any] = {}
 _cmac_subkeys: dict[bytes, tuple[int, int]] = {}
 

@@ -244,7 +244,7 @@ def _parse_radio(frame: bytes, key: KeySource) -> Telegram:
     return _finish(work, pos, ci, key, link=link, ell=ell, afl=afl, address=address)
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=1024)  # like the DLL's: recent meters only, memory must not grow with the fleet
 def _identity(address: bytes) -> tuple[str, str, int, int, str]:
     """(meter id, manufacturer, version, device type, medium) of an M+A address; cached like the DLL."""
     device_type = address[7]
