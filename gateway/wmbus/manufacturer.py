@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from gateway.wmbus.errors import FrameError
 
 
+@lru_cache(maxsize=4096)  # codes are 16 bits; a fleet uses a few dozen of them
 def decode_manufacturer(code: int) -> str:
     """Turn the 16-bit M field (already little-endian decoded) into its three letters."""
     letters = ((code >> 10) & 0x1F, (code >> 5) & 0x1F, code & 0x1F)

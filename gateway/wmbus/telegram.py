@@ -98,20 +98,9 @@ def _key_for(key: KeySource, meter_id: str) -> bytes | None:
     return found
 
 
-class _Work:
-    """Mutable state of one parse: the bytes (decrypted in place as layers open) and what was found."""
-
-    __slots__ = ("data", "encrypted", "raw")
-
-    def __init__(self, raw: bytes, data: bytes | None = None) -> None:
-        self.raw = raw
-        self.data = raw if data is None else data
-        self.encrypted = False
-
-
-def _open_ell(work: _Work, ell: ExtendedLinkLayer, pos: int, link: LinkLayer, key: KeySource) -> int:
-    """Check (and if need be decrypt) the part after an ELL with session; return the next CI's offset."""
-    data = work.data
+def _open_ell(data: bytes, ell: ExtendedLinkLayer, pos: int, link: LinkLayer, key: KeySource) -> bytes | None:
+    """Check the part after an ELL with session (at ``pos``, payload CRC first); return ``data`` with that
+    part decrypted, or None when it came in plaintext."""
     if len(data) < pos + PAYLOAD_CRC_SIZE + 1:
         raise TruncatedError("frame ends before the ELL payload CRC and next CI", len(data))
     meter_id = ell.meter_id or link.meter_id
@@ -128,30 +117,29 @@ def _open_ell(work: _Work, ell: ExtendedLinkLayer, pos: int, link: LinkLayer, ke
             body = security.ctr_crypt(aes_key, counter, body)
             if not security.ell_crc_ok(body):
                 raise WrongKeyError("ELL payload CRC fails after decryption: wrong key", meter_id, pos)
-            work.data = data[:pos] + body
-            work.encrypted = True
-        elif not security.ell_crc_ok(body):
+            return data[:pos] + body
+        if not security.ell_crc_ok(body):
             raise KeyMissingError("ELL payload is encrypted and no key is known", meter_id, pos)
     else:
         raise DecryptionError(f"ELL encryption {ell.encryption} not supported", meter_id, pos)
-    return pos + PAYLOAD_CRC_SIZE
+    return None
 
 
 def _open_tpl(
-    work: _Work, tpl: TransportLayer, tpl_pos: int, pos: int, *, afl: AuthenticationLayer | None,
+    data: bytes, tpl: TransportLayer, tpl_pos: int, pos: int, *, afl: AuthenticationLayer | None,
     address: bytes, meter_id: str, key: KeySource,
-) -> None:
-    """Decrypt and verify the TPL's encrypted blocks in ``work`` (modes 5 and 7)."""
+) -> bytes | None:
+    """Decrypt and verify the TPL's encrypted blocks (modes 5 and 7, from ``pos``); return ``data`` with
+    them decrypted, or None when there is nothing to decrypt."""
     mode = tpl.security_mode
     if mode == SecurityMode.NONE or mode in _SPECIFIC_MODES:
         # Specific-use modes belong to a maker's decoder, which finds the payload as sent.
-        return
-    data = work.data
+        return None
     body = data[pos:]
     aes_key = _key_for(key, meter_id)
     if aes_key is None:
         if body[:2] == security.CHECK_BYTES:
-            return
+            return None
         raise KeyMissingError(f"payload is encrypted (mode {mode}) and no key is known", meter_id, pos)
     if mode == SecurityMode.AES_CBC_IV:
         iv = security.mode5_iv(address, tpl.access_number or 0)
@@ -164,8 +152,7 @@ def _open_tpl(
         )
     else:
         raise DecryptionError(f"security mode {mode} not supported", meter_id, pos)
-    work.data = data[:pos] + plain
-    work.encrypted = True
+    return data[:pos] + plain
 
 
 def _open_mode7(
@@ -222,26 +209,32 @@ def _parse_radio(frame: bytes, key: KeySource) -> Telegram:
     # Bytes beyond L (some front ends append RSSI or padding) are not part of the telegram.
     frame = frame[: frame[0] + 1]
     link = parse_dll(frame)
-    work = _Work(frame)
+    data = frame  # decrypted as the layers open
+    encrypted = False
     pos = DLL_HEADER_SIZE
     ell = afl = None
     ci = frame[pos]
     if ci in ELL_CIS:
         ell, pos = parse_ell(frame, pos)
         if ell.session_number is not None:
-            pos = _open_ell(work, ell, pos, link, key)
-            crc = work.data[pos - 2] | work.data[pos - 1] << 8
+            opened = _open_ell(frame, ell, pos, link, key)
+            if opened is not None:
+                data, encrypted = opened, True
+            pos += PAYLOAD_CRC_SIZE
+            crc = data[pos - 2] | data[pos - 1] << 8
             ell = ExtendedLinkLayer(ell.ci, ell.cc, ell.access_number, ell.session_number, ell.m_and_a, crc)
-        if pos >= len(work.data):
+        if pos >= len(data):
             raise TruncatedError("frame ends after the ELL", pos)
-        ci = work.data[pos]
+        ci = data[pos]
     if ci == AFL_CI:
-        afl, pos = parse_afl(work.data, pos)
-        if pos >= len(work.data):
+        afl, pos = parse_afl(data, pos)
+        if pos >= len(data):
             raise TruncatedError("frame ends after the AFL", pos)
-        ci = work.data[pos]
+        ci = data[pos]
     address = ell.m_and_a if ell is not None and ell.m_and_a is not None else link.m_and_a
-    return _finish(work, pos, ci, key, link=link, ell=ell, afl=afl, address=address)
+    return _finish(
+        frame, data, pos, ci, encrypted=encrypted, key=key, link=link, ell=ell, afl=afl, address=address
+    )
 
 
 @lru_cache(maxsize=1024)  # like the DLL's: recent meters only, memory must not grow with the fleet
@@ -261,23 +254,29 @@ _new_telegram = tuple.__new__
 
 
 def _finish(
-    work: _Work, pos: int, ci: int, key: KeySource, *, link: LinkLayer | None, ell: ExtendedLinkLayer | None,
-    afl: AuthenticationLayer | None, address: bytes, wired_link: WiredLink | None = None,
+    raw: bytes, data: bytes, pos: int, ci: int, *, encrypted: bool, key: KeySource, link: LinkLayer | None,
+    ell: ExtendedLinkLayer | None, afl: AuthenticationLayer | None, address: bytes,
+    wired_link: WiredLink | None = None,
 ) -> Telegram:
-    """Dispatch the CI that introduces the application data and build the Telegram."""
+    """Dispatch the CI at ``pos`` of ``data`` (``raw`` as received, decrypted so far) that introduces the
+    application data, and build the Telegram."""
     tpl = None
     security_mode = 0
     access_number = None if ell is None else ell.access_number
     status = None
     if ci in TPL_CIS:
         tpl_pos = pos
-        tpl, pos = parse_tpl(work.data, pos)
+        tpl, pos = parse_tpl(data, pos)
         if tpl.m_and_a is not None:
             address = tpl.m_and_a
         identity = _identity(address)
         if tpl.config:
             security_mode = tpl.security_mode
-            _open_tpl(work, tpl, tpl_pos, pos, afl=afl, address=address, meter_id=identity[0], key=key)
+            opened = _open_tpl(
+                data, tpl, tpl_pos, pos, afl=afl, address=address, meter_id=identity[0], key=key
+            )
+            if opened is not None:
+                data, encrypted = opened, True
         if tpl.access_number is not None:
             access_number = tpl.access_number
         status = tpl.status
@@ -286,13 +285,13 @@ def _finish(
         identity = _identity(address)
     else:
         raise UnknownCiError(f"unknown CI field {ci:#04x}", pos)
-    payload = work.data[pos:]
+    payload = data[pos:]
     records, records_error = _records(tpl, payload, pos)
     meter_id, manufacturer, version, device_type, medium = identity
     return _new_telegram(Telegram, (  # in field order
-        work.raw, link, ell, afl, tpl,
+        raw, link, ell, afl, tpl,
         meter_id, manufacturer, version, device_type, medium,
-        ci, security_mode, work.encrypted, payload, pos, records, access_number, status,
+        ci, security_mode, encrypted, payload, pos, records, access_number, status,
         wired_link is not None, wired_link, records_error,
     ))
 
@@ -303,9 +302,8 @@ def _parse_wired(frame: bytes, key: KeySource) -> Telegram:
     kind = TPL_CIS.get(wired_link.ci, (None, False))[0]
     if kind is not HeaderKind.LONG:
         raise UnknownCiError(f"wired CI {wired_link.ci:#04x} is not a long-header response", pos)
-    work = _Work(frame, body)
-    return _finish(work, pos, wired_link.ci, key, link=None, ell=None, afl=None, address=b"",
-                   wired_link=wired_link)
+    return _finish(frame, body, pos, wired_link.ci, encrypted=False, key=key, link=None, ell=None, afl=None,
+                   address=b"", wired_link=wired_link)
 
 
 def parse_telegram(data: bytes, key: KeySource = None, *, link_crcs: bool = False) -> Telegram:
