@@ -161,6 +161,8 @@ _LAYOUT_LIMIT = 4096
 class _Layout(NamedTuple):
     """Everything a record header says, independent of the data bytes."""
 
+    dif: int
+    vif: int
     size: int  # data bytes; -1: an LVAR byte announces them
     mode: int
     reader: _Reader | None  # _STRUCT: reads the number from the payload at the data's offset
@@ -287,6 +289,8 @@ def _layout(header: bytes) -> _Layout:
         reader = readers.get(size)
         mode = fallback if reader is None else _STRUCT
     return _Layout(
+        dif,
+        vif,
         size,
         mode,
         reader,
@@ -308,43 +312,73 @@ def _layout(header: bytes) -> _Layout:
     )
 
 
-def _manufacturer_data(payload: bytes, start: int, base_offset: int, dif: int) -> DataRecord:
-    return DataRecord(
-        offset=base_offset + start,
-        raw=payload[start:],
-        dif=dif,
-        difes=(),
-        vif=None,
-        vifes=(),
-        function=Function.INSTANTANEOUS,
-        storage=0,
-        tariff=0,
-        subunit=0,
-        quantity="manufacturer_data",
-        unit="",
-        value=payload[start + 1 :],
-        modifiers=_MORE_FOLLOW if dif == 0x1F else _NO_MODIFIERS,
-        vif_table=None,
-        description=f"manufacturer-specific data (DIF 0x{dif:02X})",
-    )
-
-
 _new_record = tuple.__new__
+_MANUFACTURER_DESCRIPTIONS = {dif: f"manufacturer-specific data (DIF 0x{dif:02X})" for dif in (0x0F, 0x1F)}
 
 
-def parse_records(payload: bytes, base_offset: int = 0) -> tuple[DataRecord, ...]:
-    """Parse every data record of ``payload``; raise RecordError (with the offset) on broken structure.
+def _manufacturer_data(payload: bytes, start: int, base_offset: int) -> DataRecord:
+    """The record of DIF 0x0F/0x1F at ``start``: the rest of the payload is the manufacturer's."""
+    dif = payload[start]
+    return _new_record(DataRecord, (  # in field order
+        base_offset + start, payload[start:], dif, (), None, (), Function.INSTANTANEOUS, 0, 0, 0,
+        "manufacturer_data", "", payload[start + 1 :], _MORE_FOLLOW if dif == 0x1F else _NO_MODIFIERS,
+        None, _MANUFACTURER_DESCRIPTIONS[dif],
+    ))
 
-    The error raised is a ``PartialRecordError`` carrying the complete records before the broken one.
+
+# Where one record's parts lie in the payload (start, data offset, end, LVAR byte or 0), then its layout.
+_Entry = tuple[Any, ...]
+
+
+class _Shape(NamedTuple):
+    """The structure of a whole payload: every byte but the data bytes, and where the records lie.
+
+    A payload of the same length whose non-data bytes (DIFs, DIFEs, VIFs, VIFEs, plain-text units, LVAR
+    bytes, fillers) are the same parses along the same path: only its values need decoding.
     """
-    if type(payload) is not bytes:
-        payload = bytes(payload)  # headers are dictionary keys, records keep immutable bytes
-    records: list[DataRecord] = []
-    append = records.append
+
+    mask: int  # the payload as a big-endian integer, 0xFF on the structural bytes, 0x00 on the data
+    pattern: int  # the structural bytes
+    entries: tuple[_Entry, ...]
+    manufacturer_at: int | None  # where DIF 0x0F/0x1F starts the manufacturer's data, if it does
+
+
+# Meters of one model send the same structure every time with new values: the shapes of payloads that
+# parsed completely are kept, a few per payload length and a bounded number in all (random input cannot
+# grow it), so that the cost of a telegram depends on how many structures a fleet uses, not on its size.
+_SHAPES_PER_LENGTH = 16
+_SHAPE_LIMIT = 512
+_shapes: dict[int, list[_Shape]] = {}
+_shape_count = 0
+
+
+def _remember(payload: bytes, entries: tuple[_Entry, ...], manufacturer_at: int | None) -> None:
+    global _shape_count
+    mask = bytearray(b"\xff") * len(payload)
+    for entry in entries:
+        data_at, end = entry[1], entry[2]
+        mask[data_at:end] = bytes(end - data_at)
+    if manufacturer_at is not None:
+        mask[manufacturer_at + 1 :] = bytes(len(payload) - manufacturer_at - 1)
+    mask_value = int.from_bytes(mask, "big")
+    shape = _Shape(mask_value, int.from_bytes(payload, "big") & mask_value, entries, manufacturer_at)
+    if _shape_count >= _SHAPE_LIMIT:
+        _shapes.clear()
+        _shape_count = 0
+    same_length = _shapes.setdefault(len(payload), [])
+    if len(same_length) >= _SHAPES_PER_LENGTH:
+        same_length.pop()
+        _shape_count -= 1
+    same_length.insert(0, shape)
+    _shape_count += 1
+
+
+def _scan(payload: bytes, base_offset: int) -> tuple[list[_Entry], int | None, RecordError | None, int]:
+    """Walk the record structure: the entries, where manufacturer data starts, and the error that stopped
+    the walk (if one did) with the offset of the record it broke."""
+    entries: list[_Entry] = []
+    append = entries.append
     layouts = _LAYOUTS
-    new = _new_record
-    record_type = DataRecord
-    from_bytes = int.from_bytes
     end = len(payload)
     pos = 0
     start = 0
@@ -357,8 +391,7 @@ def parse_records(payload: bytes, base_offset: int = 0) -> tuple[DataRecord, ...
                     pos += 1
                     continue
                 if dif == 0x0F or dif == 0x1F:  # noqa: PLR1714 (faster than a set on this path)
-                    append(_manufacturer_data(payload, start, base_offset, dif))
-                    break
+                    return entries, start, None, start
                 raise RecordError(f"reserved special function DIF 0x{dif:02X}", base_offset + start)
             pos += 1
             if dif & 0x80:
@@ -400,27 +433,7 @@ def parse_records(payload: bytes, base_offset: int = 0) -> tuple[DataRecord, ...
                 if len(layouts) >= _LAYOUT_LIMIT:
                     layouts.clear()
                 layouts[header] = layout
-
-            (
-                size,
-                mode,
-                reader,
-                convert,
-                fahrenheit,
-                multiplier,
-                divisor,
-                difes,
-                vifes,
-                function,
-                storage,
-                tariff,
-                subunit,
-                quantity,
-                unit,
-                modifiers,
-                table,
-                description,
-            ) = layout
+            size = layout.size
             lvar = 0
             if size < 0:
                 if pos >= end:
@@ -436,47 +449,85 @@ def parse_records(payload: bytes, base_offset: int = 0) -> tuple[DataRecord, ...
             if pos > end:
                 left = end - data_at
                 raise RecordError(f"record needs {size} data bytes, {left} left", base_offset + data_at)
-
-            value: RecordValue
-            number: int | float | None
-            if mode == 0:  # _STRUCT
-                assert reader is not None
-                number = reader(payload, data_at)[0]
-            elif mode == 3:  # _BCD
-                value = dt.decode_bcd(payload[data_at:pos])
-                number = value if isinstance(value, int) else None
-            elif mode == 4:  # _DATETIME
-                assert convert is not None
-                number = None
-                value = convert(payload[data_at:pos])
-            elif mode == 5:  # _BYTES
-                number = None
-                value = payload[data_at:pos]
-            elif mode == 1:  # _INT
-                number = from_bytes(payload[data_at:pos], "little", signed=True)
-            elif mode == 2:  # _UINT
-                number = from_bytes(payload[data_at:pos], "little")
-            elif mode == 6:  # _LVAR
-                value = dt.decode_lvar(lvar, payload[data_at:pos])
-                number = value if isinstance(value, int) else None
-            else:
-                number = None
-                value = None
-            if number is not None:
-                if divisor != 1:
-                    value = number * multiplier / divisor
-                elif multiplier != 1:
-                    value = number * multiplier
-                else:
-                    value = number
-                if fahrenheit:
-                    value = (value - 32) * 5 / 9
-
-            append(new(record_type, (
-                base_offset + start, payload[start:pos], dif, difes, vif, vifes, function, storage, tariff,
-                subunit, quantity, unit, value, modifiers, table, description,
-            )))
+            append((start, data_at, pos, lvar, *layout))
     except RecordError as error:
-        offset = base_offset + start if error.offset is None else error.offset
-        raise PartialRecordError(error.reason, offset, tuple(records), base_offset + start) from None
+        return entries, None, error, start
+    return entries, None, None, start
+
+
+def _build(
+    payload: bytes, base_offset: int, entries: tuple[_Entry, ...] | list[_Entry], manufacturer_at: int | None
+) -> tuple[DataRecord, ...]:
+    """The records of ``payload`` whose structure ``entries`` describe: decode the values."""
+    records: list[DataRecord] = []
+    append = records.append
+    new = _new_record
+    record_type = DataRecord
+    from_bytes = int.from_bytes
+    for (
+        start, data_at, end, lvar, dif, vif, _, mode, reader, convert, fahrenheit, multiplier, divisor,
+        difes, vifes, function, storage, tariff, subunit, quantity, unit, modifiers, table, description,
+    ) in entries:
+        value: RecordValue
+        number: int | float | None
+        if mode == 0:  # _STRUCT
+            number = reader(payload, data_at)[0]
+        elif mode == 3:  # _BCD
+            value = dt.decode_bcd(payload[data_at:end])
+            number = value if isinstance(value, int) else None
+        elif mode == 4:  # _DATETIME
+            number = None
+            value = convert(payload[data_at:end])
+        elif mode == 5:  # _BYTES
+            number = None
+            value = payload[data_at:end]
+        elif mode == 1:  # _INT
+            number = from_bytes(payload[data_at:end], "little", signed=True)
+        elif mode == 2:  # _UINT
+            number = from_bytes(payload[data_at:end], "little")
+        elif mode == 6:  # _LVAR
+            value = dt.decode_lvar(lvar, payload[data_at:end])
+            number = value if isinstance(value, int) else None
+        else:
+            number = None
+            value = None
+        if number is not None:
+            scaled: int | float
+            if divisor != 1:
+                scaled = number * multiplier / divisor
+            elif multiplier != 1:
+                scaled = number * multiplier
+            else:
+                scaled = number
+            value = (scaled - 32) * 5 / 9 if fahrenheit else scaled
+        append(new(record_type, (
+            base_offset + start, payload[start:end], dif, difes, vif, vifes, function, storage, tariff,
+            subunit, quantity, unit, value, modifiers, table, description,
+        )))
+    if manufacturer_at is not None:
+        append(_manufacturer_data(payload, manufacturer_at, base_offset))
     return tuple(records)
+
+
+def parse_records(payload: bytes, base_offset: int = 0) -> tuple[DataRecord, ...]:
+    """Parse every data record of ``payload``; raise RecordError (with the offset) on broken structure.
+
+    The error raised is a ``PartialRecordError`` carrying the complete records before the broken one.
+    """
+    if type(payload) is not bytes:
+        payload = bytes(payload)  # headers are dictionary keys, records keep immutable bytes
+    shapes = _shapes.get(len(payload))
+    if shapes is not None:
+        whole = int.from_bytes(payload, "big")
+        for index, shape in enumerate(shapes):
+            if whole & shape.mask == shape.pattern:
+                if index:  # the most used first: lengths of encrypted payloads (32, 48 ...) are shared
+                    shapes[0], shapes[index] = shape, shapes[0]
+                return _build(payload, base_offset, shape.entries, shape.manufacturer_at)
+    entries, manufacturer_at, error, start = _scan(payload, base_offset)
+    records = _build(payload, base_offset, entries, manufacturer_at)
+    if error is not None:
+        offset = base_offset + start if error.offset is None else error.offset
+        raise PartialRecordError(error.reason, offset, records, base_offset + start)
+    _remember(payload, tuple(entries), manufacturer_at)
+    return records

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from datetime import date, datetime, time
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.wmbus import records as records_module
 from gateway.wmbus.crc import crc16
 from gateway.wmbus.datatypes import InvalidValue
 from gateway.wmbus.errors import CrcError, RecordError, TruncatedError
@@ -388,3 +390,62 @@ def test_mutated_vectors_give_records_or_record_error(payload: bytes) -> None:
         assert error.offset is not None and 15 <= error.offset <= 15 + len(payload)
         return
     assert_covers(payload, records, 15)
+
+
+# --- payload shapes: a payload laid out like one seen before only has its values decoded ---
+
+
+@contextlib.contextmanager
+def _no_known_shapes() -> Iterator[None]:
+    saved = records_module._shapes, records_module._shape_count
+    records_module._shapes, records_module._shape_count = {}, 0
+    try:
+        yield
+    finally:
+        records_module._shapes, records_module._shape_count = saved
+
+
+def _outcome(payload: bytes) -> object:
+    try:
+        return parse_records(payload, 15)
+    except PartialRecordError as error:
+        return (error.reason, error.offset, error.record_offset, error.records)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_mutations(), st.data())
+def test_known_shapes_give_what_a_first_parse_gives(payload: bytes, data: st.DataObject) -> None:
+    # Once a payload's shape is known, payloads of the same length with any bytes changed (data bytes:
+    # the shape is reused; structural bytes: it is not) read exactly as they would the first time.
+    with contextlib.suppress(RecordError):
+        parse_records(payload)
+    changed = bytearray(payload)
+    for _ in range(data.draw(st.integers(1, 3))):
+        if changed:
+            changed[data.draw(st.integers(0, len(changed) - 1))] = data.draw(st.integers(0, 255))
+    reused = _outcome(bytes(changed))
+    with _no_known_shapes():
+        assert reused == _outcome(bytes(changed))
+
+
+def test_a_known_shape_is_not_walked_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = parse_records(bytes.fromhex("2F2F" + "0413" + "01000000" + "426C" + "BF2C" + "0F" + "AABB"))
+
+    def walk(payload: bytes, base_offset: int) -> None:
+        raise AssertionError("shape not reused")
+
+    monkeypatch.setattr(records_module, "_scan", walk)
+    second = parse_records(bytes.fromhex("2F2F" + "0413" + "02000000" + "426C" + "BF2D" + "0F" + "CCDD"))
+    assert [r.value for r in first] == [0.001, date(2021, 12, 31), bytes.fromhex("AABB")]
+    assert [r.value for r in second] == [0.002, InvalidValue(bytes.fromhex("BF2D"), "invalid date (type G)"),
+                                         bytes.fromhex("CCDD")]
+
+
+def test_known_shapes_are_bounded() -> None:
+    with _no_known_shapes():
+        for n in range(3 * records_module._SHAPE_LIMIT):
+            fillers, vif, count = n % 40, 0x10 + (n // 40) % 8, 1 + n // 320
+            parse_records(b"\x2f" * fillers + (bytes((0x04, vif)) + bytes(4)) * count)
+        lists = records_module._shapes.values()
+        assert sum(map(len, lists)) <= records_module._SHAPE_LIMIT
+        assert max(map(len, lists)) <= records_module._SHAPES_PER_LENGTH
