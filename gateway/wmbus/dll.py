@@ -82,6 +82,11 @@ def _link_from_header(header: bytes) -> LinkLayer:
     )
 
 
+def clear_caches() -> None:
+    """Forget the first blocks seen so far (benchmarks and tests)."""
+    _link_from_header.cache_clear()
+
+
 def parse_dll(frame: bytes) -> LinkLayer:
     """Read the DLL fields from a CRC-stripped frame (``L C M A ...``)."""
     if len(frame) < DLL_HEADER_SIZE:

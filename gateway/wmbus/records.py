@@ -352,6 +352,14 @@ _shapes: dict[int, list[_Shape]] = {}
 _shape_count = 0
 
 
+def clear_caches() -> None:
+    """Forget the record layouts and payload shapes seen so far (benchmarks and tests)."""
+    global _shape_count
+    _LAYOUTS.clear()
+    _shapes.clear()
+    _shape_count = 0
+
+
 def _remember(payload: bytes, entries: tuple[_Entry, ...], manufacturer_at: int | None) -> None:
     global _shape_count
     mask = bytearray(b"\xff") * len(payload)

@@ -35,6 +35,12 @@ def _ecb(key: bytes) -> Any:
     return cipher
 
 
+def clear_caches() -> None:
+    """Forget the AES objects of the keys seen so far (benchmarks and tests)."""
+    _ecb_cache.clear()
+    _cmac_subkeys.clear()
+
+
 def _xor(left: bytes, right: bytes) -> bytes:
     return (int.from_bytes(left, "big") ^ int.from_bytes(right, "big")).to_bytes(len(left), "big")
 

@@ -15,6 +15,7 @@ from typing import NamedTuple
 from gateway.wmbus import security
 from gateway.wmbus.afl import AFL_CI, AuthenticationLayer, parse_afl
 from gateway.wmbus.dll import DLL_HEADER_SIZE, LinkLayer, meter_id_from_bytes, parse_dll
+from gateway.wmbus.dll import clear_caches as clear_dll_caches
 from gateway.wmbus.ell import ELL_CIS, PAYLOAD_CRC_SIZE, EllCi, EllEncryption, ExtendedLinkLayer, parse_ell
 from gateway.wmbus.errors import (
     CrcError,
@@ -31,7 +32,9 @@ from gateway.wmbus.manufacturer import decode_manufacturer
 from gateway.wmbus.medium import medium_name
 from gateway.wmbus.phl import strip_link_crcs
 from gateway.wmbus.records import DataRecord, PartialRecordError, parse_records
+from gateway.wmbus.records import clear_caches as clear_record_caches
 from gateway.wmbus.tpl import MANUFACTURER_CIS, TPL_CIS, HeaderKind, SecurityMode, TransportLayer, parse_tpl
+from gateway.wmbus.tpl import clear_caches as clear_tpl_caches
 from gateway.wmbus.wired import WiredLink, is_long_frame, parse_long_frame
 
 # Meter id (8 characters as printed) -> AES key, or None when unknown; it must not raise (use dict.get).
@@ -326,6 +329,19 @@ def parse_telegram(data: bytes, key: KeySource = None, *, link_crcs: bool = Fals
     except (IndexError, ValueError, KeyError, TypeError, OverflowError) as exc:
         # A field combination no check above foresaw: still a typed error, never a crash.
         raise FrameError(f"malformed telegram ({type(exc).__name__})", None) from None
+
+
+def clear_caches(*, per_meter_only: bool = False) -> None:
+    """Forget what the core caches (benchmarks and tests). ``per_meter_only``: only what is kept per meter
+    (first blocks, identities, AES objects), as a fleet larger than those caches has it on every telegram;
+    else also what a fleet shares (short TPL headers, manufacturer codes, record layouts and shapes)."""
+    _identity.cache_clear()
+    clear_dll_caches()
+    security.clear_caches()
+    if not per_meter_only:
+        decode_manufacturer.cache_clear()
+        clear_tpl_caches()
+        clear_record_caches()
 
 
 def peek_address(data: bytes) -> tuple[str, str, int, int]:

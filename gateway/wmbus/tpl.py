@@ -143,6 +143,11 @@ def _short_header(ci: int, header: bytes) -> TransportLayer:
     return TransportLayer(ci, kind, compact, acc, status, config, config_ext)
 
 
+def clear_caches() -> None:
+    """Forget the short headers seen so far (benchmarks and tests)."""
+    _short_header.cache_clear()
+
+
 def parse_tpl(frame: bytes, offset: int) -> tuple[TransportLayer, int]:
     """Read the TPL header whose CI (one of TPL_CIS) is at ``offset``; return it and the payload offset."""
     ci = frame[offset]

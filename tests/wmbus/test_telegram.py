@@ -12,10 +12,11 @@ from gateway.wmbus.errors import (
     KeyMissingError,
     TruncatedError,
     UnknownCiError,
+    WMBusError,
     WrongKeyError,
 )
 from gateway.wmbus.phl import add_format_a_crcs, add_format_b_crcs
-from gateway.wmbus.telegram import Telegram, parse_telegram, peek_address
+from gateway.wmbus.telegram import Telegram, clear_caches, parse_telegram, peek_address
 from tests.vectors import Vector, all_vectors, radio_vectors
 from tests.wmbus.builders import encrypt_ell
 
@@ -234,3 +235,22 @@ def test_ell_with_address_names_the_meter(ci: int) -> None:
         assert parse_telegram(sent, OTHER_KEY).payload == plain.payload
         with pytest.raises(KeyMissingError):
             parse_telegram(sent)
+
+
+def _outcome(frame: bytes, key: bytes | None) -> object:
+    try:
+        return parse_telegram(frame, key)
+    except WMBusError as exc:
+        return type(exc), str(exc)
+
+
+def test_caches_change_no_result() -> None:
+    # Headers, identities, record layouts and shapes, AES keys: every cache is a shortcut to the same result.
+    cases = [(v.telegram, key) for v in all_vectors() for key in (v.key, None, OTHER_KEY)]
+    warm = [_outcome(frame, key) for frame, key in cases]
+    assert warm == [_outcome(frame, key) for frame, key in cases]  # a second time, from the caches
+    cold = []
+    for frame, key in cases:
+        clear_caches()
+        cold.append(_outcome(frame, key))
+    assert cold == warm
