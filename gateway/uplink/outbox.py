@@ -188,13 +188,17 @@ class Outbox:
             raise
         self._dirty.set()
         if self._listeners:
-            # The publisher takes fresh messages from memory instead of reading them back.
-            if len(self._recent) + len(seqs) > self._recent_max:
+            # The publisher takes fresh messages from memory instead of reading them back. Once some
+            # were not kept (it is not taking them: the broker is away), it reads them all back: the
+            # rest are dropped too, or memory would grow with the outage.
+            if self._recent_gap or len(self._recent) + len(seqs) > self._recent_max:
                 self._recent_gap = True
-            self._recent.extend(
-                StoredMessage(seq, m.kind, m.meter_id, m.topic, m.payload, m.retain, now)
-                for seq, m in zip(seqs, messages, strict=True)
-            )
+                self._recent.clear()
+            else:
+                self._recent.extend(
+                    StoredMessage(seq, m.kind, m.meter_id, m.topic, m.payload, m.retain, now)
+                    for seq, m in zip(seqs, messages, strict=True)
+                )
             for listener in self._listeners:
                 listener()
         return seqs

@@ -81,3 +81,19 @@ def test_backlog_drains_in_order_per_meter_while_live_traffic_goes_first(tmp_pat
     order_a = [m.payload for m in sent if m.meter_id == "A0000001"]
     assert order_a == [reading("A0000001", n).payload for n in range(11)]
     assert len(sent) == 12
+
+
+def test_fresh_messages_kept_in_memory_are_bounded_while_nobody_takes_them(tmp_path: Path) -> None:
+    """A publisher away from its broker takes nothing: the outbox keeps at most ``recent_max`` in memory,
+    then none (they are read back from the file), and the publisher still gets every one of them."""
+    outbox = Outbox(tmp_path / "o.db", recent_max=3)
+    outbox.add_listener(lambda: None)
+    plan = _DrainPlan(outbox)
+    plan.start()
+    seqs = [outbox.put(reading("10000001", n)) for n in range(2)]
+    assert len(outbox._recent) == 2
+    seqs += [outbox.put(reading("10000001", n)) for n in range(2, 50)]
+    assert len(outbox._recent) == 0
+    seqs.append(outbox.put(reading("10000001", 50)))
+    assert len(outbox._recent) == 0  # still none: the publisher reads back from the file
+    assert [m.seq for m in plan.live(100)] == seqs
