@@ -11,6 +11,7 @@ reconnect. Duplicates that this causes are harmless: points are idempotent (:mod
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -22,6 +23,7 @@ from datetime import UTC, tzinfo
 from typing import Any
 
 import aiomqtt
+import paho.mqtt.client as mqtt
 
 from gateway.uplink.broker import (
     BrokerError,
@@ -32,6 +34,7 @@ from gateway.uplink.broker import (
     wants_older_protocol,
 )
 from gateway.uplink.lineproto import PayloadError, lines_for
+from gateway.uplink.receive import acknowledge, take_over_reads
 from gateway.uplink.sink import LineSink, SinkError
 from gateway.uplink.tasks import first_error
 from gateway.uplink.topics import (
@@ -95,20 +98,6 @@ class _Batch:
     opened_at: float = 0.0
 
 
-@dataclass(slots=True)
-class _Open:
-    """The batch being filled, and the lock that keeps hand-overs in arrival order."""
-
-    batch: _Batch = field(default_factory=_Batch)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    async def hand_off(self, batches: asyncio.Queue[_Batch]) -> None:
-        async with self.lock:
-            if self.batch.messages:
-                batch, self.batch = self.batch, _Batch()
-                await batches.put(batch)
-
-
 class Ingester:
     """Subscribes to every gateway's readings, monthly indexes, events (and raw, with a raw handler)."""
 
@@ -127,6 +116,11 @@ class Ingester:
         self._raw_handler = raw_handler
         self._protocol = broker.protocol
         self.subscribed = asyncio.Event()
+        self._batch = _Batch()
+        self._batches: asyncio.Queue[_Batch] = asyncio.Queue()
+        self._parse_topic = functools.lru_cache(maxsize=65536)(
+            functools.partial(parse_topic, prefix=self.settings.prefix)
+        )
 
     def filters(self) -> tuple[str, ...]:
         filters = ingest_filters(self.settings.prefix)
@@ -164,17 +158,25 @@ class Ingester:
             receive_maximum=self.settings.receive_maximum,
             client_id=self.settings.client_id,
         )
+        paho = client._client
         # aiomqtt 2.x acknowledges on receipt; we acknowledge after the store has the data.
-        client._client.manual_ack_set(True)
+        paho.manual_ack_set(True)
+        # Messages go into the open batch straight from paho's read callback, skipping aiomqtt's
+        # message objects and queue (a task a message); set before connecting, since a resumed
+        # session's messages come right after CONNACK. Once connected, gateway.uplink.receive
+        # also skips paho's MQTTMessage (it still delivers what it does not decode itself).
+        self._batch = _Batch()
+        self._batches = asyncio.Queue()
+        paho.on_message = self._on_message
         async with client:
+            take_over_reads(client, self._on_publish)
             self.stats.connects += 1
             self.stats.last_error = None
             if self._protocol is Protocol.AUTO:
                 self._protocol = protocol
             await self._subscribe(client)
             self.subscribed.set()
-            batches: asyncio.Queue[_Batch] = asyncio.Queue(maxsize=2)
-            await first_error(self._writer(client, batches), self._receiver(client, batches))
+            await first_error(self._writer(client), self._ticker(), _until_disconnected(client))
 
     async def _subscribe(self, client: aiomqtt.Client) -> None:
         filters = self.filters()
@@ -188,45 +190,41 @@ class Ingester:
         await client.subscribe([(f, 1) for f in filters])
         self.stats.shared = False
 
-    async def _receiver(self, client: aiomqtt.Client, batches: asyncio.Queue[_Batch]) -> None:
-        state = _Open()
-        await first_error(self._ticker(state, batches), self._fill(client, state, batches))
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self._on_publish(message._topic, bytes(message.payload), message.mid, message.qos)
 
-    async def _fill(self, client: aiomqtt.Client, state: _Open, batches: asyncio.Queue[_Batch]) -> None:
-        limit = self.settings.batch_max_lines
-        # aiomqtt's iterator costs a task per message; take what is already queued directly.
-        queued: asyncio.Queue[aiomqtt.Message] = client._queue
-        async for first in client.messages:
-            message: aiomqtt.Message | None = first
-            while message is not None:
-                batch = state.batch
-                if not batch.messages:
-                    batch.opened_at = time.monotonic()
-                batch.lines += self._lines(message)
-                batch.acks.append((message.mid, message.qos))
-                batch.messages += 1
-                if len(batch.lines) >= limit:
-                    await state.hand_off(batches)
-                message = queued.get_nowait() if not queued.empty() else None
-        raise aiomqtt.MqttError("disconnected")
+    def _on_publish(self, topic: bytes, payload: bytes, mid: int, qos: int) -> None:
+        """Once per message in arrival order, on the event loop's thread (from paho's reader)."""
+        batch = self._batch
+        if not batch.messages:
+            batch.opened_at = time.monotonic()
+        batch.lines += self._lines(topic, payload)
+        if qos:
+            batch.acks.append((mid, qos))
+        batch.messages += 1
+        if len(batch.lines) >= self.settings.batch_max_lines:
+            self._hand_off()
 
-    async def _ticker(self, state: _Open, batches: asyncio.Queue[_Batch]) -> None:
+    def _hand_off(self) -> None:
+        if self._batch.messages:
+            self._batches.put_nowait(self._batch)
+            self._batch = _Batch()
+
+    async def _ticker(self) -> None:
         """Hand a batch over once it is ``batch_max_delay_s`` old, full or not."""
         delay = self.settings.batch_max_delay_s
         while True:
-            age = time.monotonic() - state.batch.opened_at
-            if state.batch.messages and age >= delay:
-                await state.hand_off(batches)
+            age = time.monotonic() - self._batch.opened_at
+            if self._batch.messages and age >= delay:
+                self._hand_off()
                 age = 0.0
-            await asyncio.sleep(max(0.005, delay - age) if state.batch.messages else delay / 4)
+            await asyncio.sleep(max(0.005, delay - age) if self._batch.messages else delay / 4)
 
-    def _lines(self, message: aiomqtt.Message) -> list[str]:
-        topic = str(message.topic)
+    def _lines(self, raw_topic: bytes, payload: bytes) -> list[str]:
+        topic = repr(raw_topic)
         try:
-            parsed = parse_topic(topic, self.settings.prefix)
-            payload = message.payload
-            if not isinstance(payload, bytes | bytearray):
-                raise PayloadError("payload is not bytes")
+            topic = raw_topic.decode()
+            parsed = self._parse_topic(topic)
             document = json.loads(payload)
             if parsed.kind is MessageKind.RAW:
                 if self._raw_handler is None:
@@ -237,12 +235,16 @@ class Ingester:
             # ValueError covers JSON and UTF-8 errors; a bad message must not stop the others.
             self.stats.malformed += 1
             log.warning("skipping malformed message on %s: %s", topic, err)
-            return []
+        except Exception:
+            # Nor may a payload that trips a bug: raising here would get it redelivered for ever.
+            self.stats.malformed += 1
+            log.exception("skipping message on %s that could not be turned into points", topic)
+        return []
 
-    async def _writer(self, client: aiomqtt.Client, batches: asyncio.Queue[_Batch]) -> None:
+    async def _writer(self, client: aiomqtt.Client) -> None:
         paho = client._client
         while True:
-            batch = await batches.get()
+            batch = await self._batches.get()
             delay = self.settings.retry_min_s
             while True:
                 try:
@@ -259,13 +261,19 @@ class Ingester:
                     )
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self.settings.retry_max_s)
-            for mid, qos in batch.acks:
-                if qos:
-                    paho.ack(mid, qos)
+            acknowledge(paho, batch.acks)
             self.stats.messages += batch.messages
             self.stats.points += len(batch.lines)
             self.stats.batches += 1
             self.stats.last_write_at = time.monotonic()
+
+
+async def _until_disconnected(client: aiomqtt.Client) -> None:
+    # Nothing reaches aiomqtt's queue (paho hands messages to the ingester), so this only waits for
+    # the iterator's MqttError on disconnection.
+    async for _ in client.messages:
+        pass
+    raise aiomqtt.MqttError("disconnected")
 
 
 def _granted(code: Any) -> bool:
