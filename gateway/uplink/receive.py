@@ -74,18 +74,12 @@ def take_over_reads(client: aiomqtt.Client, on_publish: PublishHandler) -> bool:
         raise aiomqtt.MqttError("disconnected")
     if not supported(paho):
         return False
-    buffer = RecvBuffer(paho._sock_recv)
-    paho._sock_recv = buffer.recv  # type: ignore[method-assign,assignment]
-    paho._handle_publish = _publish_handler(paho, on_publish)  # type: ignore[method-assign]
-    pending_tls = getattr(sock, "pending", None)  # TLS keeps decrypted bytes the poller cannot see
+    read_some = install(paho, on_publish)
     loop = asyncio.get_running_loop()
 
     def read() -> None:
-        buffer.refills = 1
         try:
-            while paho.loop_read() == mqtt.MQTT_ERR_SUCCESS and buffer.pending:
-                pass
-            if pending_tls is not None and paho.socket() is sock and pending_tls():
+            if read_some():
                 loop.call_soon(read)
         except Exception as err:  # as aiomqtt's own reader: a failing read ends the connection
             if not client._disconnected.done():
@@ -93,6 +87,27 @@ def take_over_reads(client: aiomqtt.Client, on_publish: PublishHandler) -> bool:
 
     loop.add_reader(sock.fileno(), read)  # replaces aiomqtt's reader of this socket
     return True
+
+
+def install(paho: mqtt.Client, on_publish: PublishHandler) -> Callable[[], bool]:
+    """Give a paho client (connected, socket open) the buffer and PUBLISH handler.
+
+    Returns what to call when its socket is readable: it decodes up to one buffer of packets and
+    says whether to call it again without waiting for the socket (TLS holds decrypted bytes).
+    """
+    sock = paho.socket()
+    buffer = RecvBuffer(paho._sock_recv)
+    paho._sock_recv = buffer.recv  # type: ignore[method-assign,assignment]
+    paho._handle_publish = _publish_handler(paho, on_publish)  # type: ignore[method-assign]
+    pending_tls = getattr(sock, "pending", None)
+
+    def read_some() -> bool:
+        buffer.refills = 1
+        while paho.loop_read() == MQTTErrorCode.MQTT_ERR_SUCCESS and buffer.pending:
+            pass
+        return pending_tls is not None and paho.socket() is sock and pending_tls() > 0
+
+    return read_some
 
 
 def acknowledge(paho: mqtt.Client, acks: Sequence[tuple[int, int]]) -> None:

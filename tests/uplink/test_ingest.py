@@ -6,27 +6,33 @@ import asyncio
 import contextlib
 import json
 import logging
+import ssl
 from collections.abc import AsyncIterator, Sequence
 
 import aiomqtt
 import pytest
 
-from gateway.uplink.broker import BrokerSettings
+from gateway.uplink.broker import BrokerSettings, Protocol, json_publish_properties
 from gateway.uplink.ingest import Ingester, IngestSettings
 from gateway.uplink.messages import PublicationLike, publication_message
 from gateway.uplink.sink import InfluxSink
 from gateway.uplink.topics import Topics
-from tests.servers import Mosquitto, VictoriaMetrics
+from tests.conftest import MosquittoFactory
+from tests.servers import Mosquitto, TlsFiles, VictoriaMetrics
 from tests.uplink.helpers import event_publication, monthly_publication, reading_publication
 
 
 @contextlib.asynccontextmanager
 async def ingesting(
-    broker: Mosquitto, vm: VictoriaMetrics, client_id: str = "ingest-a", **settings: object
+    broker: Mosquitto,
+    vm: VictoriaMetrics,
+    client_id: str = "ingest-a",
+    broker_settings: BrokerSettings | None = None,
+    **settings: object,
 ) -> AsyncIterator[Ingester]:
     sink = InfluxSink(vm.url, "wmbus")
     ingester = Ingester(
-        BrokerSettings(broker.url),
+        broker_settings or BrokerSettings(broker.url),
         sink,
         IngestSettings(client_id=client_id, batch_max_delay_s=0.05, **settings),  # type: ignore[arg-type]
     )
@@ -99,16 +105,18 @@ async def test_malformed_payload_is_logged_and_skipped(
         ("wmbus/gwA/meters/44444444/reading", json.dumps({"schema": "wmbus-gateway/reading/9"}).encode()),
         ("wmbus/gwA/meters/44444444/event", json.dumps({"schema": "wmbus-gateway/event/1"}).encode()),
         ("wmbus/gwA/meters/44444444/monthly/2026-10", b"\xff\xfe"),
+        # A tag of the wrong type: once an AttributeError that got the message redelivered for ever.
+        ("wmbus/gwA/meters/44444444/reading", _with(good[0][1], manufacturer=5)),
     ]
     caplog.set_level(logging.WARNING, "gateway.uplink.ingest")
     async with ingesting(mosquitto, victoria_metrics) as ingester:
         await publish_raw(mosquitto, bad + good)
         await wait_points(ingester, 2)
         async with asyncio.timeout(5):
-            while ingester.stats.messages < 5:
+            while ingester.stats.messages < 6:
                 await asyncio.sleep(0.02)
-    assert ingester.stats.malformed == 4
-    assert sum("skipping malformed message" in record.message for record in caplog.records) == 4
+    assert ingester.stats.malformed == 5
+    assert sum("skipping malformed message" in record.message for record in caplog.records) == 5
     assert len(victoria_metrics.samples('wmbus_reading_total_m3{meter="44444444"}')) == 1
 
 
@@ -128,3 +136,43 @@ async def test_two_ingesters_share_the_load(mosquitto: Mosquitto, victoria_metri
     assert first.stats.messages > 0 and second.stats.messages > 0
     samples = victoria_metrics.samples('wmbus_reading_total_m3{meter=~"9000000."}')
     assert len(samples) == len(publications)
+
+
+def _with(payload: bytes, **changes: object) -> bytes:
+    return json.dumps({**json.loads(payload), **changes}).encode()
+
+
+@pytest.mark.parametrize("protocol", [Protocol.V5, Protocol.V311])
+async def test_both_protocols_qos0_and_publish_properties(
+    mosquitto: Mosquitto, victoria_metrics: VictoriaMetrics, protocol: Protocol
+) -> None:
+    # As the gateway publishes (MQTT 5 with payload format and content type), plus QoS 0 messages,
+    # in numbers that fill several socket reads.
+    items = messages_of("gwA", [reading_publication(f"5555{m:04d}", n) for n in range(30) for m in range(20)])
+    properties = json_publish_properties()
+    broker = BrokerSettings(mosquitto.url, protocol=protocol)
+    async with ingesting(mosquitto, victoria_metrics, broker_settings=broker) as ingester:
+        async with aiomqtt.Client(
+            mosquitto.host, mosquitto.port, protocol=aiomqtt.ProtocolVersion.V5
+        ) as client:
+            for n, (topic, payload) in enumerate(items):
+                await client.publish(topic, payload, qos=n % 2, properties=properties)
+        await wait_points(ingester, 2 * len(items))
+    assert ingester.stats.malformed == 0
+    assert len(victoria_metrics.samples('wmbus_reading_total_m3{meter=~"5555.+"}')) == len(items)
+
+
+async def test_ingests_over_tls(
+    mosquitto_factory: MosquittoFactory, victoria_metrics: VictoriaMetrics, test_ca: TlsFiles
+) -> None:
+    broker = mosquitto_factory(tls=test_ca)
+    items = messages_of("gwA", [reading_publication(f"6666{m:04d}", n) for n in range(20) for m in range(20)])
+    async with ingesting(
+        broker, victoria_metrics, broker_settings=BrokerSettings(broker.url, ca_file=test_ca.ca_cert)
+    ) as ingester:
+        context = ssl.create_default_context(cafile=str(test_ca.ca_cert))
+        async with aiomqtt.Client(broker.host, broker.port, tls_context=context) as client:
+            for topic, payload in items:
+                await client.publish(topic, payload, qos=1)
+        await wait_points(ingester, 2 * len(items))
+    assert len(victoria_metrics.samples('wmbus_reading_total_m3{meter=~"6666.+"}')) == len(items)
