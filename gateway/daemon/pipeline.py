@@ -146,7 +146,8 @@ class Pipeline:
         counters = self.counters
         meter_id, manufacturer, _version, device_type = peek_address(frame.data)
         meters = self._meters
-        if meter_id not in meters:
+        entry = meters.get(meter_id)
+        if entry is None:
             counters.unknown_meter += 1
             if self._unknown_log is not None:
                 self._unknown_log.note_unknown(
@@ -166,8 +167,9 @@ class Pipeline:
             return
         telegram = parse_telegram(frame.data, self._key_lookup)
         counters.telegrams += 1
+        # the dedup remembers meters by the provisioned id's own string, not one more copy per meter
         result = self._dedup.check(
-            telegram.meter_id,
+            entry.meter_id if entry.meter_id == telegram.meter_id else telegram.meter_id,
             telegram.access_number,
             payload_digest(telegram.payload),
             frame.received_at.timestamp(),

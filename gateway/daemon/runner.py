@@ -56,6 +56,7 @@ FLUSH_INTERVAL_S = 0.25  # real seconds between commits of queued publications a
 FLUSH_FRAMES = 500  # ... or this many frames (a fast replay's queued publications stay small)
 READY_TIMEOUT_S = 15.0  # READY=1 is sent when every source is connected, or after this long
 DRAIN_TIMEOUT_S = 5.0  # on stop, how long the publisher may keep sending the outbox
+OUTBOX_RECENT = 2000  # fresh messages the outbox keeps in memory for the publisher (it reads back the rest)
 STATUS_META_KEY = "daemon.status"  # the last status document, for `wmbus-gateway status`
 HEALTH_META_KEY = "health.snapshot"  # the health monitor's learned cadences
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -206,11 +207,13 @@ class Daemon:
         mqtt = self.config.mqtt
         if mqtt is None:
             return
-        # aiomqtt and paho (some 4 MB resident) only for a daemon that has an MQTT uplink
+        # aiomqtt and paho (~2 MB resident) only for a daemon that has an MQTT uplink
         from gateway.uplink.broker import BrokerSettings  # noqa: PLC0415
         from gateway.uplink.mqtt import MqttPublisher  # noqa: PLC0415
 
-        self.outbox = Outbox(self.config.outbox_path, self.config.outbox_max_messages)
+        self.outbox = Outbox(
+            self.config.outbox_path, self.config.outbox_max_messages, recent_max=OUTBOX_RECENT
+        )
         broker = BrokerSettings(
             url=mqtt.url,
             username=mqtt.username,
