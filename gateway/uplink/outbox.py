@@ -117,6 +117,7 @@ class Outbox:
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        self._db.execute("PRAGMA cache_size=-512")  # 512 KiB: a FIFO reads and writes at its two ends
         self._db.executescript(_SCHEMA)
         self._count: int = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
         self._dropped: dict[str, int] = {
