@@ -20,7 +20,7 @@ from pathlib import Path
 import aiomqtt
 
 from gateway.reading import Reading
-from gateway.uplink.broker import BrokerSettings, Protocol
+from gateway.uplink.broker import BrokerSettings, Protocol, json_publish_properties
 from gateway.uplink.ingest import Ingester, IngestSettings
 from gateway.uplink.messages import OutboundMessage, encode
 from gateway.uplink.mqtt import MqttPublisher
@@ -118,10 +118,20 @@ async def bench_ingest(broker: Mosquitto, vm: VictoriaMetrics, count: int, proto
     payloads = [
         (m.topic, m.payload) for m in (reading_message(n % 2000, n, INGEST_TOPICS) for n in range(count))
     ]
-    async with aiomqtt.Client(broker.host, broker.port, max_inflight_messages=1000) as client:
+    # As the gateway publishes: MQTT 5 with payload format indicator and content type (the broker
+    # forwards both, so the ingester decodes properties on every message).
+    properties = json_publish_properties()
+    async with aiomqtt.Client(
+        broker.host, broker.port, protocol=aiomqtt.ProtocolVersion.V5, max_inflight_messages=1000
+    ) as client:
         client.pending_calls_threshold = 2000
         for start in range(0, count, 1000):
-            await asyncio.gather(*(client.publish(t, p, qos=1) for t, p in payloads[start : start + 1000]))
+            await asyncio.gather(
+                *(
+                    client.publish(t, p, qos=1, properties=properties)
+                    for t, p in payloads[start : start + 1000]
+                )
+            )
     expected = 2 * count  # a wmbus_reading and a wmbus_reception point per reading
     ingester = Ingester(BrokerSettings(broker.url, protocol=protocol), sink, settings)
     started = time.perf_counter()

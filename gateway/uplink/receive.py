@@ -3,14 +3,15 @@
 paho reads one packet per wake-up of the event loop with three or more ``recv`` calls, and turns each
 MQTT 5 PUBLISH into a ``Properties`` object (about half of paho's cost per message) and an
 ``MQTTMessage``. The ingester needs none of that: it wants topic, payload, packet id and QoS, in
-arrival order. :func:`take_over_reads` keeps paho for the connection (framing, CONNACK, SUBACK,
-pings, PUBACKs, QoS 2, the session) and changes two things on one client:
+arrival order. :func:`take_over_reads` keeps paho for the connection (CONNACK, SUBACK, pings, QoS 2,
+the session, all writes) and changes how one client reads:
 
-- its ``recv`` is served from a buffer filled by one large ``recv`` a wake-up, and the reader goes on
-  decoding the packets already buffered;
-- a QoS 0/1 PUBLISH goes to ``on_publish(topic, payload, mid, qos)`` with its fields sliced out of the
-  packet; QoS 2, an empty topic (an MQTT 5 topic alias, which we never allow the broker) and anything
-  short go through paho's own handler, which then calls the client's ``on_message``.
+- one large ``recv`` a wake-up fills a buffer, and paho's own small ``recv`` calls are served from it;
+- complete QoS 0/1 PUBLISH packets at the head of the buffer (while paho is between packets) go to
+  ``on_publish(topic, payload, mid, qos)``, their fields sliced out of the buffer; paho reads
+  everything else, and a PUBLISH it reads (the one cut by a buffer's end) takes the same way out.
+  QoS 2, an empty topic (an MQTT 5 topic alias, which we never allow the broker) and malformed
+  packets are left to paho's own handler, which calls the client's ``on_message``.
 """
 
 from __future__ import annotations
@@ -60,6 +61,31 @@ class RecvBuffer:
         self._pos = end
         return data[pos:end]
 
+    def take_publishes(self, v5: bool, on_publish: PublishHandler) -> None:
+        """Hand the complete QoS 0/1 PUBLISH packets at the head of the buffer to ``on_publish``."""
+        data, pos = self._data, self._pos
+        size = len(data)
+        while pos < size and data[pos] & 0xF0 == 0x30:
+            # Fixed header: type and flags, then the remaining length (variable byte integer).
+            start, length, shift = pos + 1, 0, 0
+            while True:
+                if start >= size or shift > 21:
+                    return
+                byte = data[start]
+                start += 1
+                length |= (byte & 0x7F) << shift
+                shift += 7
+                if not byte & 0x80:
+                    break
+            end = start + length
+            if end > size:
+                return
+            fields = _publish_fields(data[pos], data, start, end, v5)
+            if fields is None:
+                return
+            self._pos = pos = end
+            on_publish(*fields)
+
 
 def supported(paho: mqtt.Client) -> bool:
     """Whether this paho has the internals the fast path relies on (paho-mqtt 2.x does)."""
@@ -100,11 +126,15 @@ def install(paho: mqtt.Client, on_publish: PublishHandler) -> Callable[[], bool]
     paho._sock_recv = buffer.recv  # type: ignore[method-assign,assignment]
     paho._handle_publish = _publish_handler(paho, on_publish)  # type: ignore[method-assign]
     pending_tls = getattr(sock, "pending", None)
+    v5 = paho._protocol == mqtt.MQTTv5
 
     def read_some() -> bool:
         buffer.refills = 1
-        while paho.loop_read() == MQTTErrorCode.MQTT_ERR_SUCCESS and buffer.pending:
-            pass
+        while True:
+            if not paho._in_packet["command"]:  # paho is between packets
+                buffer.take_publishes(v5, on_publish)
+            if paho.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS or not buffer.pending:
+                break
         return pending_tls is not None and paho.socket() is sock and pending_tls() > 0
 
     return read_some
@@ -136,37 +166,48 @@ def _publish_handler(paho: mqtt.Client, on_publish: PublishHandler) -> Callable[
     success = MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def handle_publish() -> MQTTErrorCode:
-        # Layout (MQTT 3.1.1 3.3.2, MQTT 5 3.3.2): topic length, topic, packet id if QoS > 0,
-        # MQTT 5 properties (variable byte integer length, then the properties), payload.
         in_packet = paho._in_packet
-        qos = (in_packet["command"] & 0x06) >> 1
-        packet = in_packet["packet"]
-        size = len(packet)
-        if qos > 1 or size < 2:
+        packet = bytes(in_packet["packet"])
+        fields = _publish_fields(in_packet["command"], packet, 0, len(packet), v5)
+        if fields is None:
             return paho_handler()
-        pos = 2 + ((packet[0] << 8) | packet[1])
-        topic = bytes(packet[2:pos])
-        mid = 0
-        if qos:
-            if size < pos + 2:
-                return paho_handler()
-            mid = (packet[pos] << 8) | packet[pos + 1]
-            pos += 2
-        if v5:
-            length = shift = 0
-            while True:
-                if pos >= size or shift > 21:
-                    return paho_handler()
-                byte = packet[pos]
-                pos += 1
-                length |= (byte & 0x7F) << shift
-                shift += 7
-                if not byte & 0x80:
-                    break
-            pos += length
-        if not topic or pos > size:
-            return paho_handler()
-        on_publish(topic, bytes(packet[pos:]), mid, qos)
+        on_publish(*fields)
         return success
 
     return handle_publish
+
+
+def _publish_fields(
+    header: int, data: bytes, start: int, end: int, v5: bool
+) -> tuple[bytes, bytes, int, int] | None:
+    """Topic, payload, packet id and QoS of a QoS 0/1 PUBLISH in ``data[start:end]``; None: paho's."""
+    # Layout (MQTT 3.1.1 and 5, 3.3.2): topic length, topic, packet id if QoS > 0, MQTT 5
+    # properties (variable byte integer length, then the properties), payload.
+    qos = (header & 0x06) >> 1
+    if qos > 1 or end - start < 2:
+        return None
+    pos = start + 2 + ((data[start] << 8) | data[start + 1])
+    if pos > end:
+        return None
+    topic = data[start + 2 : pos]
+    mid = 0
+    if qos:
+        if pos + 2 > end:
+            return None
+        mid = (data[pos] << 8) | data[pos + 1]
+        pos += 2
+    if v5:
+        length = shift = 0
+        while True:
+            if pos >= end or shift > 21:
+                return None
+            byte = data[pos]
+            pos += 1
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        pos += length
+    if not topic or pos > end:
+        return None
+    return topic, data[pos:end], mid, qos

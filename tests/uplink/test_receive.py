@@ -117,6 +117,24 @@ def test_publishes_cut_anywhere_are_reassembled(connected: Connected) -> None:
     assert connected.received == expected
 
 
+def test_other_packets_between_publishes_go_to_paho(connected: Connected) -> None:
+    packets, expected = messages(connected.paho._protocol == mqtt.MQTTv5)
+    connected.paho._ping_t = 1.0  # waiting for a PINGRESP
+    connected.feed(b"".join(packets[:10]) + b"\xd0\x00" + b"".join(packets[10:]))
+    assert connected.paho._ping_t == 0
+    assert connected.received == expected
+
+
+def test_malformed_publish_is_paho_s_protocol_error(connected: Connected) -> None:
+    good = publish_packet(
+        "a/b", b"{}", mid=1, properties=b"\x00" if connected.paho._protocol == mqtt.MQTTv5 else b""
+    )
+    bad = b"\x32\x04\x00\x09ab"  # topic length 9 in a 4-byte packet
+    connected.feed(good + bad + good)
+    assert connected.received == [(b"a/b", b"{}", 1, 1)]
+    assert connected.paho._sock is None  # paho dropped the connection
+
+
 def test_qos2_goes_through_paho(connected: Connected) -> None:
     properties = b"\x00" if connected.paho._protocol == mqtt.MQTTv5 else b""
     connected.feed(
