@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import bisect
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,18 +51,29 @@ def compute_coverage(
     missing_limit: int = 20,
 ) -> Coverage:
     """Coverage from the provisioned ids, each meter's last reading and last month's index sources."""
+    rows = ((meter_id, last_read_s.get(meter_id), previous_sources.get(meter_id)) for meter_id in provisioned)
+    return coverage_of(rows, last_cutoff, running_month, missing_limit=missing_limit)
+
+
+def coverage_of(
+    rows: Iterable[tuple[str, float | None, str | None]],
+    last_cutoff: Cutoff,
+    running_month: str,
+    *,
+    missing_limit: int = 20,
+) -> Coverage:
+    """Coverage from one row per provisioned meter: (id, last reading in epoch seconds, the source of its
+    index for the last closed month); the rows are read once and only ``missing_limit`` ids are kept."""
     since_s = last_cutoff.at_s
-    read = 0
-    actual = 0
-    indexed = 0
-    missing: list[str] = []
-    for meter_id in provisioned:
-        at_s = last_read_s.get(meter_id)
+    provisioned = read = actual = indexed = 0
+    missing: list[str] = []  # the first ``missing_limit`` in order
+    for meter_id, at_s, source in rows:
+        provisioned += 1
         if at_s is not None and at_s >= since_s:
             read += 1
-        else:
-            missing.append(meter_id)
-        source = previous_sources.get(meter_id)
+        elif len(missing) < missing_limit or (missing and meter_id < missing[-1]):
+            bisect.insort(missing, meter_id)
+            del missing[missing_limit:]
         if source is not None:
             indexed += 1
             if source == IndexSource.ACTUAL:
@@ -69,9 +81,9 @@ def compute_coverage(
     return Coverage(
         month=running_month,
         previous_month=last_cutoff.month,
-        provisioned=len(provisioned),
+        provisioned=provisioned,
         read=read,
         actual=actual,
         indexed=indexed,
-        missing=tuple(sorted(missing)[:missing_limit]),
+        missing=tuple(missing),
     )

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from gateway.daemon.anomalies import AnomalyDetector, AnomalyState
 from gateway.daemon.billing_settings import DAY_S, HOUR_S, BillingSettings
-from gateway.daemon.coverage import compute_coverage
+from gateway.daemon.coverage import coverage_of
 from gateway.daemon.events import Event, EventName, EventState, alarm_transitions
 from gateway.daemon.monthly_index import (
     BillingCalendar,
@@ -266,10 +266,10 @@ class ReadingProcessor:
     def coverage_report(self, now: datetime) -> dict[str, Any]:
         """Coverage at ``now``: this billing month's readings, last month's actual indexes."""
         last_cutoff = self.calendar.latest_at_or_before(now)
-        coverage = compute_coverage(
-            self.store.meter_ids(),
-            self.store.last_seen_s(),  # saved with each in-order reading, as the state's last_seen_s
-            self.store.index_sources(last_cutoff.month),
+        # last_reading is saved with each in-order reading, as the state's last_seen_s; one pass over the
+        # provisioned meters, nothing of them kept
+        coverage = coverage_of(
+            self.store.coverage_rows(last_cutoff.month),
             last_cutoff,
             self.calendar.next(last_cutoff).month,
         )
@@ -318,12 +318,12 @@ class ReadingProcessor:
         """
         out: list[Publication] = []
         cutoff_s = cutoff.at_s
-        provisioned = self.store.meter_ids()
+        provisioned = self.store.has_meters()
         oldest_s = cutoff_s - self.settings.estimate_max_age_days * DAY_S
         for state in self._every_state():
             if state.last is None or state.last.at_s < oldest_s or state.draft(cutoff.month) is not None:
                 continue
-            if provisioned and state.meter_id not in provisioned:
+            if provisioned and not self.store.is_provisioned(state.meter_id):
                 continue
             before = state.last if state.last.at_s < cutoff_s else None
             out.extend(self._add_draft(state, MonthDraft(cutoff.month, cutoff_s, before=before)))

@@ -174,6 +174,12 @@ class StateStore:
     def meter_ids(self) -> set[str]:
         return {row[0] for row in self._db.execute("SELECT id FROM meters")}
 
+    def has_meters(self) -> bool:
+        return self._db.execute("SELECT 1 FROM meters LIMIT 1").fetchone() is not None
+
+    def is_provisioned(self, meter_id: str) -> bool:
+        return self._db.execute("SELECT 1 FROM meters WHERE id = ?", (meter_id,)).fetchone() is not None
+
     # -- last readings and per-meter billing state ---------------------------------------------------------
 
     def save_last_reading(self, meter_id: str, received_at: datetime, reading: dict[str, Any]) -> None:
@@ -190,11 +196,6 @@ class StateStore:
         """When each meter was last read."""
         rows = self._db.execute("SELECT meter_id, received_at FROM last_reading")
         return {meter_id: datetime.fromisoformat(at) for meter_id, at in rows}
-
-    def last_seen_s(self) -> dict[str, float]:
-        """When each meter was last read, in epoch seconds."""
-        rows = self._db.execute("SELECT meter_id, received_at FROM last_reading")
-        return {meter_id: datetime.fromisoformat(at).timestamp() for meter_id, at in rows}
 
     def save_meter_state(self, meter_id: str, data: dict[str, Any]) -> None:
         # an upsert keeps the row (and its rowid): meters stay in the order they were first saved
@@ -261,6 +262,18 @@ class StateStore:
             args.append(month)
         rows = self._db.execute(query + " ORDER BY meter_id, month", args)
         return [MonthlyIndex.from_json(_loads(row[0])) for row in rows]
+
+    def coverage_rows(self, month: str) -> Iterator[tuple[str, float | None, str | None]]:
+        """Per provisioned meter: (id, its last reading in epoch seconds, its ``month`` index's source)."""
+        rows = self._db.execute(
+            "SELECT m.id, r.received_at, i.source FROM meters m "
+            "LEFT JOIN last_reading r ON r.meter_id = m.id "
+            "LEFT JOIN monthly_index i ON i.meter_id = m.id AND i.month = ?",
+            (month,),
+        )
+        for meter_id, received_at, source in rows:
+            at_s = datetime.fromisoformat(received_at).timestamp() if received_at is not None else None
+            yield meter_id, at_s, source
 
     def index_sources(self, month: str) -> dict[str, str]:
         """The source of each meter's index for ``month``."""

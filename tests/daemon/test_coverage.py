@@ -68,3 +68,12 @@ def test_processor_coverage_report(tmp_path: Path) -> None:
     assert report["actual"] == 1  # meter 1 sent its register
     assert report["indexed"] == 3  # 2 interpolated, 3 estimated
     assert report["missing"] == ["00000003", "00000004"]
+
+
+def test_missing_lists_the_first_ids_in_order_whatever_the_order_read() -> None:
+    cutoff = BillingCalendar(ROME).cutoff_for_month("2026-09")
+    ids = [f"{(n * 37) % 100:08d}" for n in range(100)]  # all 100 ids, shuffled
+    read = {meter_id: cutoff.at_s + 1 for meter_id in ids if int(meter_id) % 3 == 0}
+    coverage = compute_coverage(ids, read, {}, cutoff, "2026-10", missing_limit=5)
+    assert coverage.missing == ("00000001", "00000002", "00000004", "00000005", "00000007")
+    assert (coverage.provisioned, coverage.read) == (100, 34)
