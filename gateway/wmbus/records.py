@@ -347,7 +347,7 @@ class _Shape(NamedTuple):
 # parsed completely are kept, a few per payload length and a bounded number in all (random input cannot
 # grow it), so that the cost of a telegram depends on how many structures a fleet uses, not on its size.
 _SHAPES_PER_LENGTH = 16
-_SHAPE_LIMIT = 512
+_SHAPE_LIMIT = 256  # ~1.4 KB each
 _shapes: dict[int, list[_Shape]] = {}
 _shape_count = 0
 
