@@ -225,7 +225,7 @@ class Ingester:
         try:
             topic = raw_topic.decode()
             parsed = self._parse_topic(topic)
-            document = json.loads(payload)
+            document = json.loads(payload.decode())  # UTF-8 (the schema's); str skips detect_encoding
             if parsed.kind is MessageKind.RAW:
                 if self._raw_handler is None:
                     raise PayloadError("raw telegram but no keys (start the ingester with --keys)")
