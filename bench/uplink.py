@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import subprocess
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -59,6 +60,21 @@ def reading_message(meter: int, n: int, topics: Topics = TOPICS) -> OutboundMess
 
 def _load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def cpu_seconds(process: subprocess.Popen[bytes] | None) -> float:
+    """User + system CPU of a child process so far (from /proc; 0 when it is not running)."""
+    if process is None or process.poll() is not None:
+        return 0.0
+    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy() -> tuple[int, int]:
+    """Busy and total jiffies of all CPUs so far (/proc/stat)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -134,6 +150,8 @@ async def bench_ingest(broker: Mosquitto, vm: VictoriaMetrics, count: int, proto
             )
     expected = 2 * count  # a wmbus_reading and a wmbus_reception point per reading
     ingester = Ingester(BrokerSettings(broker.url, protocol=protocol), sink, settings)
+    servers_cpu = cpu_seconds(broker.process), cpu_seconds(vm.process)
+    busy_started = machine_busy()
     started = time.perf_counter()
     cpu_started = time.process_time()
     task = asyncio.create_task(ingester.run())
@@ -142,6 +160,10 @@ async def bench_ingest(broker: Mosquitto, vm: VictoriaMetrics, count: int, proto
             await asyncio.sleep(0.005)
     elapsed = time.perf_counter() - started
     cpu = time.process_time() - cpu_started
+    busy = machine_busy()
+    busy_share = (busy[0] - busy_started[0]) / max(1, busy[1] - busy_started[1])
+    broker_cpu = cpu_seconds(broker.process) - servers_cpu[0]
+    vm_cpu = cpu_seconds(vm.process) - servers_cpu[1]
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
@@ -157,6 +179,11 @@ async def bench_ingest(broker: Mosquitto, vm: VictoriaMetrics, count: int, proto
     )
     print(
         f"  ingester CPU: {cpu:.2f} s ({expected / cpu:,.0f} points per CPU second; machine load {_load()})"
+    )
+    others = busy_share * (os.cpu_count() or 1) * elapsed - cpu - broker_cpu - vm_cpu
+    print(
+        f"  meanwhile: mosquitto {broker_cpu:.2f} s CPU, victoria-metrics {vm_cpu:.2f} s, everything else"
+        f" on the machine {max(0.0, others):.2f} s; all CPUs {busy_share:.0%} busy"
     )
     print(f"  samples of wmbus_reading_total_m3 in VictoriaMetrics: {stored} (expected {count})")
 
