@@ -221,7 +221,7 @@ class Ingester:
             await asyncio.sleep(max(0.005, delay - age) if self._batch.messages else delay / 4)
 
     def _lines(self, raw_topic: bytes, payload: bytes) -> list[str]:
-        topic = repr(raw_topic)
+        topic = ""
         try:
             topic = raw_topic.decode()
             parsed = self._parse_topic(topic)
@@ -234,11 +234,13 @@ class Ingester:
         except (TopicError, PayloadError, ValueError) as err:
             # ValueError covers JSON and UTF-8 errors; a bad message must not stop the others.
             self.stats.malformed += 1
-            log.warning("skipping malformed message on %s: %s", topic, err)
+            log.warning("skipping malformed message on %s: %s", topic or repr(raw_topic), err)
         except Exception:
             # Nor may a payload that trips a bug: raising here would get it redelivered for ever.
             self.stats.malformed += 1
-            log.exception("skipping message on %s that could not be turned into points", topic)
+            log.exception(
+                "skipping message on %s that could not be turned into points", topic or repr(raw_topic)
+            )
         return []
 
     async def _writer(self, client: aiomqtt.Client) -> None:
