@@ -407,6 +407,8 @@ class Daemon:
             # give the publisher a moment to send what is queued (it stays in the outbox otherwise)
             deadline = time.monotonic() + DRAIN_TIMEOUT_S
             while self.outbox is not None and len(self.outbox) and time.monotonic() < deadline:
+                if not self.publisher.stats.connected and self.publisher.stats.last_error is not None:
+                    break  # the broker is unreachable: the outbox keeps the backlog for the next start
                 await asyncio.sleep(0.05)
             self._publisher_task.cancel()
             await asyncio.gather(self._publisher_task, return_exceptions=True)

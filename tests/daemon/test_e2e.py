@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,12 +17,13 @@ from gateway.clock import ManualClock
 from gateway.daemon.config import GatewayConfig
 from gateway.daemon.meters import MeterEntry, Provisioning
 from gateway.daemon.processor import Publication
-from gateway.daemon.runner import HEALTH_META_KEY, STATUS_META_KEY, Daemon, RunOptions
+from gateway.daemon.runner import DRAIN_TIMEOUT_S, HEALTH_META_KEY, STATUS_META_KEY, Daemon, RunOptions
 from gateway.daemon.state import StateStore
 from gateway.radio.simulator import FORMATS, SimulatedFleet, SimulatorSource
 from gateway.reading import Alarm
+from gateway.uplink.outbox import Outbox
 from tests.daemon.test_pipeline import encrypted_water_vectors
-from tests.servers import Mosquitto
+from tests.servers import Mosquitto, free_port
 from tests.uplink.helpers import retained
 
 
@@ -245,3 +248,30 @@ def test_replay_publishes_through_the_outbox_to_a_real_broker(tmp_path: Path, mo
     assert monthly["index_m3"] == pytest.approx(vector.expected["total_m3"])
     assert messages["wmbus/e2e/status"]["state"] == "offline"  # a clean stop leaves the last will's state
     assert vector.key is not None and vector.key.hex() not in json.dumps(messages).lower()
+
+
+def test_a_replay_with_the_broker_unreachable_stops_at_once_and_keeps_the_backlog(tmp_path: Path) -> None:
+    vector = encrypted_water_vectors()[0]
+    start = datetime(2026, 9, 29, tzinfo=UTC)
+    recording = tmp_path / "air.msg"
+    hours = [start + timedelta(hours=h) for h in range(10)]
+    recording.write_text("\n".join(rtl_wmbus_line(at, vector.telegram, vector.meter_id) for at in hours))
+    state = tmp_path / "state"
+    Provisioning(state / "meters.toml", state / "keys.toml").add(MeterEntry(vector.meter_id), vector.key)
+    config = GatewayConfig(gateway_id="e2e", state_dir=state)
+    url = f"mqtt://127.0.0.1:{free_port()}"  # nothing listens there: every connect is refused
+    daemon = Daemon(config, RunOptions(replay=recording, mqtt_url=url), printer=lambda line: None)
+    took_s = asyncio.run(_timed(daemon.run()))
+    assert took_s < DRAIN_TIMEOUT_S  # no waiting for a broker that refused us
+    outbox = Outbox(config.outbox_path)
+    try:
+        assert len(outbox) == daemon.pipeline.counters.publications > 0  # all kept for the next start
+    finally:
+        outbox.close()
+
+
+async def _timed(run: Coroutine[Any, Any, int]) -> float:
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    assert await run == 0
+    return loop.time() - began
