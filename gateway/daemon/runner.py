@@ -150,7 +150,7 @@ class Daemon:
         self._pending: list[Publication] = []
         self._pending_raw: list[Any] = []
         self._frames_since_flush = 0
-        self._last_flush = time.monotonic()
+        self._flush_due = False  # a flush is scheduled for the event loop's next turn
         self.sources: list[RadioSource] = []
         self.outbox: Outbox | None = None
         self.publisher: MqttPublisher | None = None
@@ -303,6 +303,7 @@ class Daemon:
         clock = self.clock
         handle = self.pipeline.handle
         on_frame = self.health.on_frame if self.health is not None else None
+        loop = asyncio.get_running_loop()
         try:
             async for frame in source.frames():
                 if follow:
@@ -315,6 +316,11 @@ class Daemon:
                 if self._frames_since_flush >= FLUSH_FRAMES:
                     self.flush()
                     await asyncio.sleep(0)  # let the publisher and the signals in during a fast replay
+                elif not self._flush_due:
+                    # Live radio: the source waits for the next frame, so this runs at once and the
+                    # reading goes out within milliseconds. A burst (a fast replay) is batched instead.
+                    self._flush_due = True
+                    loop.call_soon(self._flush_when_idle)
         except Exception:
             # sources never raise for bad input; this is a bug: stop with an error so systemd restarts us
             log.exception("radio source %s failed", source.name)
@@ -343,6 +349,11 @@ class Daemon:
     async def _flusher(self) -> None:
         while True:
             await asyncio.sleep(FLUSH_INTERVAL_S)
+            self.flush()
+
+    def _flush_when_idle(self) -> None:
+        self._flush_due = False
+        if self._frames_since_flush:
             self.flush()
 
     def flush(self) -> None:

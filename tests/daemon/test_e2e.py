@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,12 +13,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.clock import ManualClock
+from gateway.clock import ManualClock, SystemClock
 from gateway.daemon.config import GatewayConfig
 from gateway.daemon.meters import MeterEntry, Provisioning
 from gateway.daemon.processor import Publication
 from gateway.daemon.runner import DRAIN_TIMEOUT_S, HEALTH_META_KEY, STATUS_META_KEY, Daemon, RunOptions
 from gateway.daemon.state import StateStore
+from gateway.radio.base import SourceStats
+from gateway.radio.frame import LinkMode, ReceivedFrame
 from gateway.radio.simulator import FORMATS, SimulatedFleet, SimulatorSource
 from gateway.reading import Alarm
 from gateway.uplink.outbox import Outbox
@@ -275,3 +277,57 @@ async def _timed(run: Coroutine[Any, Any, int]) -> float:
     began = loop.time()
     assert await run == 0
     return loop.time() - began
+
+
+class OneFrameThenQuiet:
+    """A live radio source: one telegram, then nothing until the test ends it."""
+
+    name = "quiet"
+    device_path = None
+
+    def __init__(self, frame: ReceivedFrame) -> None:
+        self.stats = SourceStats()
+        self.frame = frame
+        self.end = asyncio.Event()
+
+    async def frames(self) -> AsyncIterator[ReceivedFrame]:
+        yield self.frame
+        await self.end.wait()
+
+    async def reinitialise(self) -> None:
+        """Nothing to do."""
+
+    async def reopen(self) -> None:
+        """Nothing to do."""
+
+
+def test_a_live_frame_is_published_as_soon_as_the_radio_is_idle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gateway.daemon.runner.FLUSH_INTERVAL_S", 3600.0)  # no periodic flush to wait for
+    vector = encrypted_water_vectors()[0]
+    state = tmp_path / "state"
+    Provisioning(state / "meters.toml", state / "keys.toml").add(MeterEntry(vector.meter_id), vector.key)
+    frame = ReceivedFrame(vector.telegram, LinkMode.T1, -70.0, datetime.now(UTC), "quiet")
+    source = OneFrameThenQuiet(frame)
+    published: list[Publication] = []
+
+    async def scenario() -> None:
+        daemon = Daemon(
+            GatewayConfig(state_dir=state),
+            sources=[source],
+            clock=SystemClock(),
+            printer=lambda line: None,
+            on_publication=published.append,
+        )
+        run = asyncio.create_task(daemon.run())
+        async with asyncio.timeout(10):
+            while not published:
+                await asyncio.sleep(0.01)
+        daemon.stop()
+        source.end.set()
+        assert await run == 0
+
+    asyncio.run(scenario())
+    assert [p.kind for p in published][:1] == ["reading"]
+    assert published[0].meter_id == vector.meter_id
