@@ -27,6 +27,7 @@ from gateway.uplink.outbox import Outbox
 from tests.daemon.test_pipeline import encrypted_water_vectors
 from tests.servers import Mosquitto, free_port
 from tests.uplink.helpers import retained
+from tests.vectors import Vector
 
 
 def rtl_wmbus_line(at: datetime, data: bytes, meter_id: str) -> str:
@@ -231,15 +232,20 @@ def test_health_watches_the_simulated_radio_without_false_alarms(two_months: Sim
     assert health_events == []  # a steady fleet for two months: never silent
 
 
-def test_replay_publishes_through_the_outbox_to_a_real_broker(tmp_path: Path, mosquitto: Mosquitto) -> None:
+def hourly_recording(tmp_path: Path, hours: int) -> tuple[Vector, Path, GatewayConfig]:
+    """One provisioned meter's telegram recorded every hour from 29 September on, and its config."""
     vector = encrypted_water_vectors()[0]
     start = datetime(2026, 9, 29, tzinfo=UTC)
     recording = tmp_path / "air.msg"
-    hours = [start + timedelta(hours=h) for h in range(54)]
-    recording.write_text("\n".join(rtl_wmbus_line(at, vector.telegram, vector.meter_id) for at in hours))
+    instants = [start + timedelta(hours=h) for h in range(hours)]
+    recording.write_text("\n".join(rtl_wmbus_line(at, vector.telegram, vector.meter_id) for at in instants))
     state = tmp_path / "state"
     Provisioning(state / "meters.toml", state / "keys.toml").add(MeterEntry(vector.meter_id), vector.key)
-    config = GatewayConfig(gateway_id="e2e", state_dir=state)
+    return vector, recording, GatewayConfig(gateway_id="e2e", state_dir=state)
+
+
+def test_replay_publishes_through_the_outbox_to_a_real_broker(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    vector, recording, config = hourly_recording(tmp_path, hours=54)
     daemon = Daemon(config, RunOptions(replay=recording, mqtt_url=mosquitto.url), printer=lambda line: None)
     assert asyncio.run(daemon.run()) == 0
     messages = dict(asyncio.run(retained(mosquitto.host, mosquitto.port, "wmbus/e2e/#")))
@@ -253,14 +259,7 @@ def test_replay_publishes_through_the_outbox_to_a_real_broker(tmp_path: Path, mo
 
 
 def test_a_replay_with_the_broker_unreachable_stops_at_once_and_keeps_the_backlog(tmp_path: Path) -> None:
-    vector = encrypted_water_vectors()[0]
-    start = datetime(2026, 9, 29, tzinfo=UTC)
-    recording = tmp_path / "air.msg"
-    hours = [start + timedelta(hours=h) for h in range(10)]
-    recording.write_text("\n".join(rtl_wmbus_line(at, vector.telegram, vector.meter_id) for at in hours))
-    state = tmp_path / "state"
-    Provisioning(state / "meters.toml", state / "keys.toml").add(MeterEntry(vector.meter_id), vector.key)
-    config = GatewayConfig(gateway_id="e2e", state_dir=state)
+    _, recording, config = hourly_recording(tmp_path, hours=10)
     url = f"mqtt://127.0.0.1:{free_port()}"  # nothing listens there: every connect is refused
     daemon = Daemon(config, RunOptions(replay=recording, mqtt_url=url), printer=lambda line: None)
     took_s = asyncio.run(_timed(daemon.run()))
