@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from enum import Enum
-from functools import cache
 
 from gateway.decoders.draft import ReadingDraft
 from gateway.reading import JsonScalar
@@ -31,6 +30,7 @@ READING_FIELDS = frozenset(
 )
 
 _TIME_QUANTITIES = frozenset({"date", "datetime"})
+MAX_GROUPED_TABLES = 1024  # a bound, should tables ever be built at run time
 BACKWARD = "backward_flow"
 FORWARD = "forward_flow"
 
@@ -126,13 +126,23 @@ def _json(value: object) -> JsonScalar:
     return str(value)
 
 
-@cache
+# Grouped tables by id(): hashing a table (a tuple of dataclasses) cost more than applying it. Each entry
+# keeps its table alive, so an id is never reused while cached; tables are module constants, a few dozen.
+_GROUPED: dict[int, tuple[tuple[Field, ...], dict[str, tuple[Field, ...]]]] = {}
+
+
 def _rows_by_quantity(table: tuple[Field, ...]) -> dict[str, tuple[Field, ...]]:
     """The table's rows grouped by quantity, groups in the order the table first names them."""
+    cached = _GROUPED.get(id(table))
+    if cached is not None and cached[0] is table:
+        return cached[1]
     groups: dict[str, list[Field]] = {}
     for row in table:
         groups.setdefault(row.quantity, []).append(row)
-    return {quantity: tuple(rows) for quantity, rows in groups.items()}
+    grouped = {quantity: tuple(rows) for quantity, rows in groups.items()}
+    if len(_GROUPED) < MAX_GROUPED_TABLES:
+        _GROUPED[id(table)] = (table, grouped)
+    return grouped
 
 
 def apply_fields(records: Iterable[DataRecord], table: tuple[Field, ...], draft: ReadingDraft) -> None:
