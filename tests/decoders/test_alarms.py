@@ -228,3 +228,18 @@ def test_diehl_real_data_constructed() -> None:
     assert reading.total_m3 == pytest.approx(12.345)
     assert reading.target_m3 == pytest.approx(10.0)
     assert reading.target_date is not None and reading.target_date.isoformat() == "2026-09-30"
+
+
+def test_aventies_error_flags_sabotage_and_battery() -> None:
+    # Built from the public Aventies water format: 02 FD 17 error flags, bit 1 sabotage, bit 2 battery.
+    def reading(flags: int) -> Reading:
+        body = (_dll("AAA", "27180000", 0x25, 0x07) + bytes.fromhex("7A05000000")
+                + bytes.fromhex("2F2F0C1378563412" + "02FD17") + flags.to_bytes(2, "little"))
+        return _decode(_frame(body))
+
+    raised = reading(0x0006)
+    assert raised.decoder == "aventieswm"
+    assert raised.total_m3 == pytest.approx(12345.678)
+    assert raised.alarms == frozenset({Alarm.TAMPER, Alarm.LOW_BATTERY})
+    assert reading(0x0008).alarms == frozenset()  # "CS" is reported, not an alarm
+    assert reading(0x0000).alarms == frozenset()
