@@ -26,11 +26,12 @@ from gateway.decoders import (
     zenner,
 )
 from gateway.decoders.oms import GENERIC
+from gateway.decoders.plan import clear_plans
 from gateway.decoders.registry import DecoderRegistry, UnknownDecoderError
 from gateway.reading import Reading
 from gateway.wmbus.telegram import Telegram
 
-__all__ = ["REGISTRY", "UnknownDecoderError", "decode_reading", "decoder_names"]
+__all__ = ["REGISTRY", "UnknownDecoderError", "clear_caches", "decode_reading", "decoder_names"]
 
 REGISTRY = DecoderRegistry(GENERIC)
 MAKERS = (
@@ -62,6 +63,12 @@ def decode_reading(
 ) -> Reading:
     """The Reading of ``telegram``; ``key`` is needed only by makers that encrypt inside their own frames."""
     return REGISTRY.decode(telegram, received_at, decoder, key=key, rssi_dbm=rssi_dbm)
+
+
+def clear_caches() -> None:
+    """Forget the decoders found per meter kind and the field plans per record layout (benchmarks, tests)."""
+    REGISTRY.clear_cache()
+    clear_plans()
 
 
 def decoder_names() -> list[str]:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from gateway.decoders.compact import expand_compact, learn_layout
 from gateway.decoders.draft import ReadingDraft
-from gateway.decoders.fields import Direction, Field, apply_fields, offer_set_days
+from gateway.decoders.fields import Direction, Field
+from gateway.decoders.plan import plan_for
 from gateway.decoders.status import FlagTable, apply_tpl_status, word_of
 from gateway.wmbus.errors import WMBusError
 from gateway.wmbus.records import DataRecord, Function
@@ -111,17 +112,16 @@ class MeterDecoder:
         draft.records = records
         draft.latest_set_day = self.latest_set_day
         draft.target_storage = self.target_storage
-        apply_fields(records, self.fields, draft)
+        # The table compiled for this record layout: the same as apply_fields and offer_set_days.
+        plan = plan_for(records, self.fields)
+        plan.fill(records, draft)
         if self.set_days:
-            offer_set_days(records, draft)
+            plan.offer_set_days(records, draft)
         apply_tpl_status(telegram.status, draft, self.tpl_bits)
-        if self.error_flags is not None:
-            for record in records:
-                if record.quantity == "error_flags" and record.storage == 0:
-                    word = word_of(record.value)
-                    if word is not None:
-                        self.error_flags.apply(word, draft)
-                    break
+        if self.error_flags is not None and plan.error_flags_at >= 0:
+            word = word_of(records[plan.error_flags_at].value)
+            if word is not None:
+                self.error_flags.apply(word, draft)
         if self.proprietary is not None:
             try:
                 self.proprietary(telegram, draft)

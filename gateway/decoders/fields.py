@@ -29,7 +29,7 @@ READING_FIELDS = frozenset(
     }
 )
 
-_TIME_QUANTITIES = frozenset({"date", "datetime"})
+TIME_QUANTITIES = frozenset({"date", "datetime"})
 MAX_GROUPED_TABLES = 1024  # a bound, should tables ever be built at run time
 BACKWARD = "backward_flow"
 FORWARD = "forward_flow"
@@ -116,7 +116,7 @@ def as_datetime(value: object) -> datetime | None:
     return None
 
 
-def _json(value: object) -> JsonScalar:
+def json_scalar(value: object) -> JsonScalar:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     if isinstance(value, datetime | date):
@@ -131,7 +131,7 @@ def _json(value: object) -> JsonScalar:
 _GROUPED: dict[int, tuple[tuple[Field, ...], dict[str, tuple[Field, ...]]]] = {}
 
 
-def _rows_by_quantity(table: tuple[Field, ...]) -> dict[str, tuple[Field, ...]]:
+def rows_by_quantity(table: tuple[Field, ...]) -> dict[str, tuple[Field, ...]]:
     """The table's rows grouped by quantity, groups in the order the table first names them."""
     cached = _GROUPED.get(id(table))
     if cached is not None and cached[0] is table:
@@ -151,7 +151,7 @@ def apply_fields(records: Iterable[DataRecord], table: tuple[Field, ...], draft:
     for record in records:
         by_quantity.setdefault(record.quantity, []).append(record)
     # Only the quantities the telegram carries are visited, in table order (a row named earlier wins).
-    for quantity, rows in _rows_by_quantity(table).items():
+    for quantity, rows in rows_by_quantity(table).items():
         candidates = by_quantity.get(quantity)
         if candidates is None:
             continue
@@ -164,7 +164,7 @@ def _apply_row(row: Field, candidates: list[DataRecord], draft: ReadingDraft) ->
     for record in candidates:
         if not row.matches(record):
             continue
-        if row.quantity not in _TIME_QUANTITIES and isinstance(record.value, date | time):
+        if row.quantity not in TIME_QUANTITIES and isinstance(record.value, date | time):
             continue  # a "date of ..." VIFE turned this register into a point in time
         if seen < row.occurrence:
             seen += 1
@@ -183,7 +183,7 @@ def _store(draft: ReadingDraft, row: Field, raw: object) -> None:
         else:
             setattr(draft, row.name, as_number(value))
     elif row.name not in draft.extra and value is not None:
-        draft.extra[row.name] = _json(value)
+        draft.extra[row.name] = json_scalar(value)
 
 
 def offer_set_days(records: Iterable[DataRecord], draft: ReadingDraft) -> None:
@@ -199,7 +199,7 @@ def offer_set_days(records: Iterable[DataRecord], draft: ReadingDraft) -> None:
         if quantity == "volume":
             if storage not in volumes and not record.modifiers and not isinstance(record.value, date):
                 volumes[storage] = as_number(record.value)
-        elif quantity in _TIME_QUANTITIES and storage not in dates:
+        elif quantity in TIME_QUANTITIES and storage not in dates:
             dates[storage] = as_date(record.value)
     for storage, volume in volumes.items():
         draft.offer_set_day(storage, volume, dates.get(storage))

@@ -14,6 +14,7 @@ from gateway.reading import Reading
 from gateway.wmbus.telegram import Telegram
 
 _Key = tuple[str, int | None, int | None]
+FOUND_LIMIT = 1024  # (manufacturer, version, device type, CI) -> decoder; random input cannot grow it
 
 
 class UnknownDecoderError(LookupError):
@@ -27,6 +28,7 @@ class DecoderRegistry:
         self.fallback = fallback
         self._by_name: dict[str, MeterDecoder] = {fallback.name: fallback}
         self._index: dict[_Key, list[tuple[Match, MeterDecoder]]] = {}
+        self._found: dict[tuple[str, int, int, int], MeterDecoder] = {}
 
     def register(self, decoder: MeterDecoder) -> MeterDecoder:
         """Add ``decoder``; names must be unique."""
@@ -40,6 +42,7 @@ class DecoderRegistry:
             candidates.append((match, decoder))
             # A CI-restricted match is more specific than an open one under the same key.
             candidates.sort(key=lambda item: item[0].ci is None)
+        self._found.clear()
         return decoder
 
     def names(self) -> list[str]:
@@ -55,6 +58,20 @@ class DecoderRegistry:
 
     def find(self, telegram: Telegram) -> MeterDecoder:
         """The most specific decoder that claims ``telegram``; the generic one if none does."""
+        key = (telegram.manufacturer, telegram.version, telegram.device_type, telegram.ci)
+        found = self._found.get(key)
+        if found is None:
+            found = self._search(telegram)
+            if len(self._found) >= FOUND_LIMIT:
+                self._found.clear()
+            self._found[key] = found
+        return found
+
+    def clear_cache(self) -> None:
+        """Forget the decoders found so far (benchmarks and tests)."""
+        self._found.clear()
+
+    def _search(self, telegram: Telegram) -> MeterDecoder:
         maker, version, kind = telegram.manufacturer, telegram.version, telegram.device_type
         for key in ((maker, version, kind), (maker, version, None), (maker, None, kind), (maker, None, None)):
             for match, decoder in self._index.get(key, ()):

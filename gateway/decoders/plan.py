@@ -1,0 +1,152 @@
+"""Field tables compiled per record layout: which record feeds which row, found once per structure.
+
+Whether a record can feed a row (quantity, function, storage, tariff, subunit, VIF, modifiers) depends on
+its header only, and meters of one model send the same headers every time. A :class:`FieldPlan` maps a
+table's rows, the set-day registers and the error-flags record to record indices for one such layout;
+what depends on the values (a date where a number was expected, occurrence counts, a field already set)
+is still decided per telegram, in the same order as :func:`~gateway.decoders.fields.apply_fields` and
+:func:`~gateway.decoders.fields.offer_set_days`, which stay the reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, time
+from operator import itemgetter
+from typing import NamedTuple
+
+from gateway.decoders.draft import ReadingDraft
+from gateway.decoders.fields import (
+    READING_FIELDS,
+    TIME_QUANTITIES,
+    Field,
+    as_date,
+    as_datetime,
+    as_number,
+    json_scalar,
+    rows_by_quantity,
+)
+from gateway.reading import JsonScalar
+from gateway.wmbus.records import DataRecord, Function
+
+# Everything a row, the set-day rule or the error-flags lookup reads in a record, the value aside (vif,
+# function, storage, tariff, subunit, quantity, modifiers): the plan's key per record.
+_structure = itemgetter(*(DataRecord._fields.index(name) for name in (
+    "vif", "function", "storage", "tariff", "subunit", "quantity", "modifiers")))
+
+PLAN_LIMIT = 1024  # (table, layout) pairs; a fleet uses a few hundred layouts, random input cannot grow it
+_NUMBER, _DATETIME, _EXTRA = range(3)  # where a row's value goes
+_POINTS = (date, time)  # datetime is a date
+
+
+class _RowPlan(NamedTuple):
+    indices: tuple[int, ...]  # the records the row matches structurally, in record order
+    skip_points: bool  # a date- or time-valued record does not count (the row is not a time quantity)
+    occurrence: int
+    name: str
+    convert: Callable[[object], JsonScalar | datetime | date] | None
+    target: int
+
+
+class FieldPlan(NamedTuple):
+    """A table applied to one record layout (the table is kept so that its id stays unique while cached)."""
+
+    table: tuple[Field, ...]
+    rows: tuple[_RowPlan, ...]
+    set_days: tuple[tuple[int, int, bool], ...]  # (index, storage, is a volume): set-day register or date
+    error_flags_at: int  # the first storage-0 error-flags record, -1 if none
+
+    def fill(self, records: tuple[DataRecord, ...], draft: ReadingDraft) -> None:
+        """What :func:`~gateway.decoders.fields.apply_fields` does, visiting only the matching records."""
+        extra = draft.extra
+        for indices, skip_points, occurrence, name, convert, target in self.rows:
+            seen = 0
+            for index in indices:
+                raw = records[index].value
+                if skip_points and isinstance(raw, _POINTS):
+                    continue  # a "date of ..." VIFE turned this register into a point in time
+                if seen < occurrence:
+                    seen += 1
+                    continue
+                value: object = raw if convert is None else convert(raw)
+                if target == _NUMBER:
+                    if getattr(draft, name) is None:
+                        setattr(draft, name, as_number(value))
+                elif target == _DATETIME:
+                    if draft.meter_datetime is None:
+                        draft.meter_datetime = as_datetime(value)
+                elif name not in extra and value is not None:
+                    extra[name] = json_scalar(value)
+                break
+
+    def offer_set_days(self, records: tuple[DataRecord, ...], draft: ReadingDraft) -> None:
+        """What :func:`~gateway.decoders.fields.offer_set_days` does, visiting only the candidates."""
+        if not self.set_days:
+            return
+        volumes: dict[int, float | None] = {}
+        dates: dict[int, date | None] = {}
+        for index, storage, is_volume in self.set_days:
+            value = records[index].value
+            if is_volume:
+                if storage not in volumes and not isinstance(value, date):
+                    volumes[storage] = as_number(value)
+            elif storage not in dates:
+                dates[storage] = as_date(value)
+        for storage, volume in volumes.items():
+            draft.offer_set_day(storage, volume, dates.get(storage))
+
+
+def _compile(records: tuple[DataRecord, ...], table: tuple[Field, ...]) -> FieldPlan:
+    rows: list[_RowPlan] = []
+    for quantity, group in rows_by_quantity(table).items():
+        for row in group:
+            indices = tuple(
+                index
+                for index, record in enumerate(records)
+                if record.quantity == quantity and row.matches(record)
+            )
+            if not indices:
+                continue
+            if row.name == "meter_datetime":
+                target = _DATETIME
+            elif row.name in READING_FIELDS:
+                target = _NUMBER
+            else:
+                target = _EXTRA
+            skip_points = row.quantity not in TIME_QUANTITIES
+            rows.append(_RowPlan(indices, skip_points, row.occurrence, row.name, row.convert, target))
+    set_days: list[tuple[int, int, bool]] = []
+    error_flags_at = -1
+    for index, record in enumerate(records):
+        storage = record.storage
+        if record.quantity == "error_flags" and storage == 0 and error_flags_at < 0:
+            error_flags_at = index
+        if not storage or record.tariff or record.subunit or record.function is not Function.INSTANTANEOUS:
+            continue
+        if record.quantity == "volume":
+            if not record.modifiers:
+                set_days.append((index, storage, True))
+        elif record.quantity in TIME_QUANTITIES:
+            set_days.append((index, storage, False))
+    return FieldPlan(table, tuple(rows), tuple(set_days), error_flags_at)
+
+
+_plans: dict[tuple[object, ...], FieldPlan] = {}
+
+
+def plan_for(records: tuple[DataRecord, ...], table: tuple[Field, ...]) -> FieldPlan:
+    """The plan of ``table`` for the layout of ``records`` (compiled on first sight, then cached)."""
+    key = (id(table), *map(_structure, records))
+    plan = _plans.get(key)
+    if plan is not None and plan.table is table:
+        return plan
+    plan = _compile(records, table)
+    if len(_plans) >= PLAN_LIMIT:
+        _plans.clear()
+    _plans[key] = plan
+    return plan
+
+
+def clear_plans() -> None:
+    """Forget the compiled plans (benchmarks and tests)."""
+    _plans.clear()

@@ -1,0 +1,172 @@
+"""The compiled field plans and the cached decoder lookup give exactly the Readings of the plain path.
+
+The plain path is the row-by-row reference (``apply_fields``, ``offer_set_days``, the linear error-flags
+search) with no cache; the fast path is run cold (caches cleared) and warm, for every vector, with the
+decoder found for it and with every other decoder, so that each table meets each record layout.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+
+from gateway.decoders import REGISTRY, base, clear_caches, decode_reading, decoder_names
+from gateway.decoders.base import STANDARD_FIELDS
+from gateway.decoders.default_keys import default_key
+from gateway.decoders.diehl import prios_keystream
+from gateway.decoders.draft import ReadingDraft
+from gateway.decoders.fields import Direction, Field, apply_fields, offer_set_days
+from gateway.decoders.plan import plan_for
+from gateway.reading import Alarm, Reading
+from gateway.wmbus.errors import WMBusError
+from gateway.wmbus.records import DataRecord, parse_records
+from gateway.wmbus.telegram import Telegram, parse_telegram
+from tests.vectors import all_vectors
+
+RECEIVED_AT = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class _PlainPlan:
+    """The reference: the same interface as FieldPlan, doing what decoders did before plans."""
+
+    table: tuple[Field, ...]
+    error_flags_at: int
+
+    def fill(self, records: tuple[DataRecord, ...], draft: ReadingDraft) -> None:
+        apply_fields(records, self.table, draft)
+
+    def offer_set_days(self, records: tuple[DataRecord, ...], draft: ReadingDraft) -> None:
+        offer_set_days(records, draft)
+
+
+def _plain_plan(records: tuple[DataRecord, ...], table: tuple[Field, ...]) -> _PlainPlan:
+    flags = (index for index, r in enumerate(records) if r.quantity == "error_flags" and r.storage == 0)
+    error_flags_at = next(flags, -1)
+    return _PlainPlan(table, error_flags_at)
+
+
+def _telegrams() -> Iterator[tuple[Telegram, bytes | None]]:
+    for vector in all_vectors():
+        key = vector.key or default_key(vector.telegram)
+        try:
+            yield parse_telegram(vector.telegram, key), key
+        except WMBusError:
+            continue
+
+
+def _three_ways(
+    monkeypatch: pytest.MonkeyPatch, telegram: Telegram, key: bytes | None, decoder: str | None
+) -> tuple[Reading, Reading, Reading]:
+    clear_caches()
+    cold = decode_reading(telegram, RECEIVED_AT, decoder, key=key, rssi_dbm=-70.0)
+    warm = decode_reading(telegram, RECEIVED_AT, decoder, key=key, rssi_dbm=-70.0)
+    with monkeypatch.context() as patch:
+        patch.setattr(base, "plan_for", _plain_plan)
+        clear_caches()
+        plain = decode_reading(telegram, RECEIVED_AT, decoder, key=key, rssi_dbm=-70.0)
+    return cold, warm, plain
+
+
+def test_every_vector_reads_the_same_through_plans_as_row_by_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    decoded = 0
+    for telegram, key in _telegrams():
+        cold, warm, plain = _three_ways(monkeypatch, telegram, key, None)
+        assert cold == plain, telegram.raw.hex()
+        assert warm == plain, telegram.raw.hex()
+        decoded += 1
+    assert decoded > 200
+
+
+def test_every_decoder_table_on_every_vector_layout_reads_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    names = decoder_names()
+    for telegram, key in _telegrams():
+        for name in names:
+            cold, warm, plain = _three_ways(monkeypatch, telegram, key, name)
+            assert cold == plain, (name, telegram.raw.hex())
+            assert warm == plain, (name, telegram.raw.hex())
+
+
+def test_a_plan_is_kept_per_table_and_layout() -> None:
+    clear_caches()
+    telegram = next(t for t, _ in _telegrams() if len(t.records) > 3)
+    table = REGISTRY.find(telegram).fields
+    plan = plan_for(telegram.records, table)
+    assert plan_for(telegram.records, table) is plan
+    assert plan_for(telegram.records, (*table,)) is not plan  # an equal but other table gets its own
+    clear_caches()
+    assert plan_for(telegram.records, table) is not plan
+
+
+def test_freeze_fills_every_reading_field_by_name() -> None:
+    # freeze passes Reading's fields by position: a reordered Reading must fail here, not mislabel values.
+    draft = ReadingDraft("m", "MAN", "dec", "water", RECEIVED_AT, key=b"k" * 16, rssi_dbm=-71.0)
+    draft.meter_datetime = datetime(2026, 1, 2, 3, 4)
+    draft.total_m3, draft.target_m3, draft.target_date = 1.0, 2.0, date(2026, 1, 1)
+    draft.total_backward_m3, draft.flow_m3h, draft.max_flow_m3h = 3.0, 4.0, 5.0
+    draft.flow_temperature_c, draft.external_temperature_c, draft.battery_v = 6.0, 7.0, 8.0
+    draft.alarms.add(Alarm.LEAK)
+    draft.note_status("tpl=0x04")
+    draft.add_labels(["POWER_LOW"])
+    draft.mark_unsupported("why")
+    draft.extra["x"] = 1
+    expected: dict[str, Any] = {
+        "meter_id": "m", "manufacturer": "MAN", "decoder": "dec", "medium": "water",
+        "received_at": RECEIVED_AT,
+        "meter_datetime": datetime(2026, 1, 2, 3, 4), "total_m3": 1.0, "target_m3": 2.0,
+        "target_date": date(2026, 1, 1), "total_backward_m3": 3.0, "flow_m3h": 4.0, "max_flow_m3h": 5.0,
+        "flow_temperature_c": 6.0, "external_temperature_c": 7.0, "battery_v": 8.0,
+        "alarms": frozenset({Alarm.LEAK}), "status_raw": "tpl=0x04", "unsupported": "why", "rssi_dbm": -71.0,
+        "extra": {"x": 1, "status": "POWER_LOW"},
+    }
+    assert {item.name for item in fields(Reading)} == set(expected)
+    assert draft.freeze() == Reading(**expected)
+
+
+def _lfsr_bit_by_bit(header: bytes, key: bytes, length: int) -> bytes:
+    state = int.from_bytes(key[0:4], "big") ^ int.from_bytes(key[4:8], "big")
+    for start in (2, 6, 10):
+        state ^= int.from_bytes(header[start : start + 4], "big")
+    out = bytearray()
+    for _ in range(length):
+        for _ in range(8):
+            bit = ((state >> 1) ^ (state >> 2) ^ (state >> 11) ^ (state >> 31)) & 1
+            state = ((state << 1) | bit) & 0xFFFFFFFF
+        out.append(state & 0xFF)
+    return bytes(out)
+
+
+def test_prios_keystream_tables_equal_the_bit_by_bit_lfsr() -> None:
+    rng = random.Random(13)
+    for _ in range(500):
+        header, key, length = rng.randbytes(14), rng.randbytes(8), rng.randrange(0, 64)
+        assert prios_keystream(header, key, length) == _lfsr_bit_by_bit(header, key, length)
+
+
+def test_a_date_valued_volume_is_skipped_by_the_plan_as_by_the_rows() -> None:
+    # Volume records made points in time by a "start date of" VIFE (one valid, one invalid date), then the
+    # index; the second table also counts occurrences past them.
+    payload = bytes.fromhex(
+        "029339" "7F2C" "0C13" "78563412" "029339" "FFFF" "0C13" "11111111" "4C13" "22222222" "426C" "7F2C"
+    )
+    records = parse_records(payload)
+    assert isinstance(records[0].value, date)
+    second = Field("second_m3", "volume", direction=Direction.ANY, occurrence=1)
+    tables = (STANDARD_FIELDS, (second, *STANDARD_FIELDS))
+    for table in tables:
+        planned, plain = (ReadingDraft("m", "MAN", "dec", "water", RECEIVED_AT) for _ in range(2))
+        plan = plan_for(records, table)
+        plan.fill(records, planned)
+        plan.offer_set_days(records, planned)
+        apply_fields(records, table, plain)
+        offer_set_days(records, plain)
+        reading = planned.freeze()
+        assert reading == plain.freeze()
+        assert reading.total_m3 == pytest.approx(12345.678)
+        assert reading.target_m3 == pytest.approx(22222.222)
+        assert reading.target_date == date(2019, 12, 31)
