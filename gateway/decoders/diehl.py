@@ -62,19 +62,45 @@ def _seed(key: bytes) -> int:
     return int.from_bytes(key[0:4], "big") ^ int.from_bytes(key[4:8], "big")
 
 
-def prios_keystream(header: bytes, key: bytes, length: int) -> bytes:
-    """The LFSR mask for ``length`` content bytes of a frame whose first 14 bytes are ``header``."""
+def _lfsr_byte(state: int) -> int:
+    """The state after 8 LFSR shifts (taps 1, 2, 11, 31), bit by bit: the specification of the tables."""
+    for _ in range(8):
+        bit = ((state >> 1) ^ (state >> 2) ^ (state >> 11) ^ (state >> 31)) & 1
+        state = ((state << 1) | bit) & 0xFFFFFFFF
+    return state
+
+
+# The 8 bits an LFSR byte step shifts in are a linear (XOR) function of the state, so they are the XOR of
+# one table entry per state byte: 4 lookups a byte instead of 8 shifts of 4 taps each.
+_SHIFTED_IN = tuple(
+    tuple(_lfsr_byte(value << (8 * index)) & 0xFF for value in range(256)) for index in range(4)
+)
+
+
+def _prios_state(header: bytes, key: bytes) -> int:
     state = _seed(key)
     state ^= int.from_bytes(header[2:6], "big")
     state ^= int.from_bytes(header[6:10], "big")
-    state ^= int.from_bytes(header[10:14], "big")
-    out = bytearray()
-    for _ in range(length):
-        for _ in range(8):
-            bit = ((state >> 1) ^ (state >> 2) ^ (state >> 11) ^ (state >> 31)) & 1
-            state = ((state << 1) | bit) & 0xFFFFFFFF
-        out.append(state & 0xFF)
+    return state ^ int.from_bytes(header[10:14], "big")
+
+
+def _keystream(state: int, length: int) -> bytes:
+    t0, t1, t2, t3 = _SHIFTED_IN
+    out = bytearray(length)
+    for index in range(length):
+        low = t0[state & 0xFF] ^ t1[(state >> 8) & 0xFF] ^ t2[(state >> 16) & 0xFF] ^ t3[state >> 24]
+        state = ((state << 8) & 0xFFFFFF00) | low
+        out[index] = low
     return bytes(out)
+
+
+def prios_keystream(header: bytes, key: bytes, length: int) -> bytes:
+    """The LFSR mask for ``length`` content bytes of a frame whose first 14 bytes are ``header``."""
+    return _keystream(_prios_state(header, key), length)
+
+
+def _xor(data: bytes, mask: bytes) -> bytes:
+    return (int.from_bytes(data, "big") ^ int.from_bytes(mask, "big")).to_bytes(len(data), "big")
 
 
 def descramble(frame: bytes, key: bytes) -> bytes | None:
@@ -82,18 +108,17 @@ def descramble(frame: bytes, key: bytes) -> bytes | None:
     content = frame[_CONTENT_START:]
     if not content:
         return None
-    mask = prios_keystream(frame, key, len(content))
-    if content[0] ^ mask[0] != _CHECK_BYTE:
-        return None
-    return bytes(a ^ b for a, b in zip(content, mask, strict=True))
+    state = _prios_state(frame, key)
+    if content[0] ^ _keystream(state, 1)[0] != _CHECK_BYTE:
+        return None  # a wrong key: the first byte tells, the rest of the mask is not worth computing
+    return _xor(content, _keystream(state, len(content)))
 
 
 def _real_data_plain(frame: bytes, key: bytes) -> bytes | None:
     content = frame[_CONTENT_START:]
     if not content:
         return None
-    mask = prios_keystream(frame, key, len(content))
-    plain = bytes(a ^ b for a, b in zip(content, mask, strict=True))
+    plain = _xor(content, prios_keystream(frame, key, len(content)))
     return plain if sum(plain) & 0xEF == frame[14] & 0xEF else None
 
 
