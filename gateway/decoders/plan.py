@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime, time
 from operator import itemgetter
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from gateway.decoders.draft import ReadingDraft
 from gateway.decoders.fields import (
@@ -59,24 +59,27 @@ class FieldPlan(NamedTuple):
     def fill(self, records: tuple[DataRecord, ...], draft: ReadingDraft) -> None:
         """What :func:`~gateway.decoders.fields.apply_fields` does, visiting only the matching records."""
         extra = draft.extra
+        points = _POINTS
         for indices, skip_points, occurrence, name, convert, target in self.rows:
             seen = 0
             for index in indices:
                 raw = records[index].value
-                if skip_points and isinstance(raw, _POINTS):
+                if skip_points and isinstance(raw, points):
                     continue  # a "date of ..." VIFE turned this register into a point in time
                 if seen < occurrence:
                     seen += 1
                     continue
-                value: object = raw if convert is None else convert(raw)
+                value: Any = raw if convert is None else convert(raw)
+                kind = type(value)  # the usual int, float or str skip as_number's and json_scalar's checks
                 if target == _NUMBER:
                     if getattr(draft, name) is None:
-                        setattr(draft, name, as_number(value))
+                        number = float(value) if kind is float or kind is int else as_number(value)
+                        setattr(draft, name, number)
                 elif target == _DATETIME:
                     if draft.meter_datetime is None:
                         draft.meter_datetime = as_datetime(value)
                 elif name not in extra and value is not None:
-                    extra[name] = json_scalar(value)
+                    extra[name] = value if kind is float or kind is int or kind is str else json_scalar(value)
                 break
 
     def offer_set_days(self, records: tuple[DataRecord, ...], draft: ReadingDraft) -> None:

@@ -90,14 +90,10 @@ class DecoderRegistry:
     ) -> Reading:
         """Decode ``telegram`` with the named decoder, or the one found for it."""
         chosen = self.named(decoder) if decoder is not None else self.find(telegram)
+        medium = chosen.medium or telegram.medium
+        # meter_id, manufacturer, decoder, medium, received_at, key, rssi_dbm: keywords cost more
         draft = ReadingDraft(
-            meter_id=telegram.meter_id,
-            manufacturer=telegram.manufacturer,
-            decoder=chosen.name,
-            medium=chosen.medium or telegram.medium,
-            received_at=received_at,
-            key=key,
-            rssi_dbm=rssi_dbm,
+            telegram.meter_id, telegram.manufacturer, chosen.name, medium, received_at, key, rssi_dbm
         )
         chosen.decode(telegram, draft)
         return draft.freeze()

@@ -125,6 +125,7 @@ def test_freeze_fills_every_reading_field_by_name() -> None:
         "extra": {"x": 1, "status": "POWER_LOW"},
     }
     assert {item.name for item in fields(Reading)} == set(expected)
+    assert not hasattr(Reading, "__post_init__")  # freeze sets the slots without calling __init__
     assert draft.freeze() == Reading(**expected)
 
 
