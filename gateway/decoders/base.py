@@ -84,10 +84,12 @@ class MeterDecoder:
     def records_of(self, telegram: Telegram, draft: ReadingDraft) -> tuple[DataRecord, ...]:
         """The telegram's records; compact frames are expanded through their registered signatures."""
         kind = (telegram.manufacturer, telegram.version, telegram.device_type)
-        if not telegram.compact:
-            if telegram.records and kind in _COMPACT_SENDERS:
-                learn_layout(telegram.records)
-            return telegram.records
+        tpl = telegram.tpl
+        if tpl is None or not tpl.compact:
+            records = telegram.records
+            if records and kind in _COMPACT_SENDERS:
+                learn_layout(records)
+            return records
         if len(_COMPACT_SENDERS) < _COMPACT_SENDERS_LIMIT:
             _COMPACT_SENDERS.add(kind)
         payload = telegram.payload
@@ -115,7 +117,7 @@ class MeterDecoder:
         # The table compiled for this record layout: the same as apply_fields and offer_set_days.
         plan = plan_for(records, self.fields)
         plan.fill(records, draft)
-        if self.set_days:
+        if self.set_days and plan.set_days:
             plan.offer_set_days(records, draft)
         apply_tpl_status(telegram.status, draft, self.tpl_bits)
         if self.error_flags is not None and plan.error_flags_at >= 0:

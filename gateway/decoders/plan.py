@@ -53,7 +53,9 @@ class FieldPlan(NamedTuple):
 
     table: tuple[Field, ...]
     rows: tuple[_RowPlan, ...]
-    set_days: tuple[tuple[int, int, bool], ...]  # (index, storage, is a volume): set-day register or date
+    # (storage, volume index, date index or -1) per set-day volume candidate, in record order
+    set_days: tuple[tuple[int, int, int], ...]
+    one_volume_per_storage: bool  # else the first volume of a storage that is not a date wins at run time
     error_flags_at: int  # the first storage-0 error-flags record, -1 if none
 
     def fill(self, records: tuple[DataRecord, ...], draft: ReadingDraft) -> None:
@@ -84,19 +86,17 @@ class FieldPlan(NamedTuple):
 
     def offer_set_days(self, records: tuple[DataRecord, ...], draft: ReadingDraft) -> None:
         """What :func:`~gateway.decoders.fields.offer_set_days` does, visiting only the candidates."""
-        if not self.set_days:
-            return
-        volumes: dict[int, float | None] = {}
-        dates: dict[int, date | None] = {}
-        for index, storage, is_volume in self.set_days:
-            value = records[index].value
-            if is_volume:
-                if storage not in volumes and not isinstance(value, date):
-                    volumes[storage] = as_number(value)
-            elif storage not in dates:
-                dates[storage] = as_date(value)
-        for storage, volume in volumes.items():
-            draft.offer_set_day(storage, volume, dates.get(storage))
+        accepted: set[int] | None = None if self.one_volume_per_storage else set()
+        for storage, volume_at, date_at in self.set_days:
+            if accepted is not None and storage in accepted:
+                continue
+            value = records[volume_at].value
+            if isinstance(value, date):
+                continue  # the next volume of this storage, if any, is the candidate
+            if accepted is not None:
+                accepted.add(storage)
+            at = None if date_at < 0 else as_date(records[date_at].value)
+            draft.offer_set_day(storage, as_number(value), at)
 
 
 def _compile(records: tuple[DataRecord, ...], table: tuple[Field, ...]) -> FieldPlan:
@@ -118,7 +118,8 @@ def _compile(records: tuple[DataRecord, ...], table: tuple[Field, ...]) -> Field
                 target = _EXTRA
             skip_points = row.quantity not in TIME_QUANTITIES
             rows.append(_RowPlan(indices, skip_points, row.occurrence, row.name, row.convert, target))
-    set_days: list[tuple[int, int, bool]] = []
+    volumes: list[tuple[int, int]] = []
+    dates: dict[int, int] = {}  # storage -> its first date: offer_set_days takes it whatever its value
     error_flags_at = -1
     for index, record in enumerate(records):
         storage = record.storage
@@ -128,10 +129,12 @@ def _compile(records: tuple[DataRecord, ...], table: tuple[Field, ...]) -> Field
             continue
         if record.quantity == "volume":
             if not record.modifiers:
-                set_days.append((index, storage, True))
+                volumes.append((storage, index))
         elif record.quantity in TIME_QUANTITIES:
-            set_days.append((index, storage, False))
-    return FieldPlan(table, tuple(rows), tuple(set_days), error_flags_at)
+            dates.setdefault(storage, index)
+    set_days = tuple((storage, index, dates.get(storage, -1)) for storage, index in volumes)
+    one_volume_per_storage = len({storage for storage, _ in volumes}) == len(volumes)
+    return FieldPlan(table, tuple(rows), set_days, one_volume_per_storage, error_flags_at)
 
 
 _plans: dict[tuple[object, ...], FieldPlan] = {}

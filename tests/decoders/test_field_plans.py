@@ -37,6 +37,7 @@ class _PlainPlan:
 
     table: tuple[Field, ...]
     error_flags_at: int
+    set_days: tuple[bool, ...] = (True,)  # not empty: offer_set_days always runs
 
     def fill(self, records: tuple[DataRecord, ...], draft: ReadingDraft) -> None:
         apply_fields(records, self.table, draft)
@@ -171,3 +172,18 @@ def test_a_date_valued_volume_is_skipped_by_the_plan_as_by_the_rows() -> None:
         assert reading.total_m3 == pytest.approx(12345.678)
         assert reading.target_m3 == pytest.approx(22222.222)
         assert reading.target_date == date(2019, 12, 31)
+
+
+def test_set_days_are_offered_in_the_same_order_when_a_storage_repeats() -> None:
+    # A storage-1 volume that holds a date (as a meter's own record could) is passed over for the next one.
+    parsed = parse_records(bytes.fromhex("4C13" "11111111" "8C0113" "22222222" "426C" "7F2C" "82016C" "7F2C"))
+    dated = parsed[0]._replace(value=date(2020, 1, 1))
+    for records, storages in (
+        ((dated, parsed[1], parsed[0], parsed[2], parsed[3]), [2, 1]),
+        ((parsed[0], parsed[1], parsed[0]._replace(value=1.0), parsed[2]), [1, 2]),  # the first one wins
+    ):
+        planned, plain = (ReadingDraft("m", "MAN", "dec", "water", RECEIVED_AT) for _ in range(2))
+        plan_for(records, STANDARD_FIELDS).offer_set_days(records, planned)
+        offer_set_days(records, plain)
+        assert [item.storage for item in plain.set_days] == storages
+        assert planned.set_days == plain.set_days
