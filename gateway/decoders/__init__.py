@@ -28,6 +28,7 @@ from gateway.decoders import (
 from gateway.decoders.oms import GENERIC
 from gateway.decoders.plan import clear_plans
 from gateway.decoders.registry import DecoderRegistry, UnknownDecoderError
+from gateway.decoders.status import clear_meanings
 from gateway.reading import Reading
 from gateway.wmbus.telegram import Telegram
 
@@ -66,9 +67,11 @@ def decode_reading(
 
 
 def clear_caches() -> None:
-    """Forget the decoders found per meter kind and the field plans per record layout (benchmarks, tests)."""
+    """Forget the decoders found per meter kind, the field plans per record layout and the status words'
+    meanings (benchmarks and tests)."""
     REGISTRY.clear_cache()
     clear_plans()
+    clear_meanings()
 
 
 def decoder_names() -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from operator import itemgetter
@@ -94,7 +94,7 @@ class ReadingDraft:
         if text not in self.status_parts:
             self.status_parts.append(text)
 
-    def add_labels(self, labels: list[str]) -> None:
+    def add_labels(self, labels: Iterable[str]) -> None:
         """Add the maker's names of raised status flags (joined into ``extra["status"]``)."""
         self.status_labels.update(labels)
 

@@ -57,15 +57,34 @@ class FlagTable:
 
     def apply(self, word: int, draft: ReadingDraft, *, width: int = 4) -> list[str]:
         """Raise the alarms of the set flags and note the raw word; return the labels that are set."""
-        labels = self.labels(word)
-        for flag in self.flags:
-            if flag.alarm is None:
-                continue
-            if word & flag.mask if flag.value is None else word & flag.mask == flag.value:
-                draft.alarms.add(flag.alarm)
-        draft.note_status(f"{self.name}=0x{word:0{width}X}")
-        draft.add_labels(labels)
-        return labels
+        key = (id(self), word, width)
+        meaning = _MEANINGS.get(key)
+        if meaning is None or meaning[0] is not self:
+            labels = self.labels(word)
+            alarms = tuple(
+                flag.alarm for flag in self.flags if flag.alarm is not None and flag.is_set(word)
+            )
+            meaning = (self, tuple(labels), alarms, f"{self.name}=0x{word:0{width}X}")
+            if len(_MEANINGS) >= MEANINGS_LIMIT:
+                _MEANINGS.clear()
+            _MEANINGS[key] = meaning
+        _, labels_set, alarms_raised, text = meaning
+        if alarms_raised:
+            draft.alarms.update(alarms_raised)
+        draft.note_status(text)
+        draft.add_labels(labels_set)
+        return list(labels_set)
+
+
+# (table id, word, width) -> (the table, kept alive so its id stays its own; labels; alarms; status text).
+# Meters repeat their status words (mostly all clear), and a heat meter's table has 30 flags to test.
+MEANINGS_LIMIT = 1024
+_MEANINGS: dict[tuple[int, int, int], tuple[FlagTable, tuple[str, ...], tuple[Alarm, ...], str]] = {}
+
+
+def clear_meanings() -> None:
+    """Forget the status words seen so far (benchmarks and tests)."""
+    _MEANINGS.clear()
 
 
 # The standard bits, named as the reference decoder's users know them; alarms are raised in apply_tpl_status.
