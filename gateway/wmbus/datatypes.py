@@ -7,6 +7,7 @@ that keeps the raw bytes, so a meter's error code is never mistaken for a readin
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -54,9 +55,10 @@ def decode_bcd(data: bytes) -> int | InvalidValue:
     return -value if negative else value
 
 
-def decode_real32(data: bytes) -> float:
-    """Type H: IEEE 754 single precision, little-endian."""
-    return float(_REAL32.unpack(data)[0])
+def decode_real32(data: bytes) -> float | InvalidValue:
+    """Type H: IEEE 754 single precision, little-endian; NaN and the infinities are no value."""
+    number = float(_REAL32.unpack(data)[0])
+    return number if math.isfinite(number) else InvalidValue(bytes(data), "not a finite number (type H)")
 
 
 def _year(low3: int, high4: int) -> int:

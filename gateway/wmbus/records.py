@@ -48,6 +48,7 @@ import struct
 from collections.abc import Callable
 from datetime import date, datetime, time
 from enum import IntEnum
+from math import isfinite
 from typing import Any, NamedTuple
 
 from gateway.wmbus import datatypes as dt
@@ -136,8 +137,9 @@ _MANUFACTURER_VIFES = 0x7F
 _PLAIN_TEXT_VIF = 0x7C
 
 # How the data bytes become a value (decided once per record header, see _layout), most frequent first:
-# a number that struct reads in place, a 3 or 6 byte integer, BCD, a date or time, bytes, LVAR, nothing.
-_STRUCT, _INT, _UINT, _BCD, _DATETIME, _BYTES, _LVAR, _NONE = range(8)
+# a number that struct reads in place, a 3 or 6 byte integer, BCD, a date or time, bytes, LVAR, nothing,
+# a real (type H: NaN and the infinities are no value, an InvalidValue).
+_STRUCT, _INT, _UINT, _BCD, _DATETIME, _BYTES, _LVAR, _NONE, _REAL = range(9)
 
 _Reader = Callable[[bytes, int], tuple[Any, ...]]
 _SIGNED: dict[int, _Reader] = {size: struct.Struct(f"<{code}").unpack_from
@@ -281,7 +283,7 @@ def _layout(header: bytes) -> _Layout:
     elif field in _BCD_FIELDS:
         mode = _BCD
     elif field == 0x05:
-        mode, reader = _STRUCT, _REAL32  # type H
+        mode, reader = _REAL, _REAL32  # type H
     elif size == 0:
         mode = _NONE
     else:
@@ -496,6 +498,11 @@ def _build(
         elif mode == 6:  # _LVAR
             value = dt.decode_lvar(lvar, payload[data_at:end])
             number = value if isinstance(value, int) else None
+        elif mode == 8:  # _REAL
+            number = reader(payload, data_at)[0]
+            if not isfinite(number):
+                number = None
+                value = InvalidValue(payload[data_at:end], "not a finite number (type H)")
         else:
             number = None
             value = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import struct
 from collections.abc import Iterator
 from datetime import date, datetime, time
 
@@ -213,6 +214,14 @@ def test_date_of_vife_reads_a_date() -> None:
 def test_correction_factor_vife_scales() -> None:
     # VIFE 0x7D: multiplicative correction factor 10^3 (Table 15)
     assert one("0293" + "7D" + "0500").value == 5.0
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+def test_a_real_that_is_no_number_is_an_invalid_value(number: float) -> None:
+    # Type H (DIF 0x05), volume in litres (VIF 0x13): a NaN or an infinity must not reach billing as a float.
+    assert one("0513" + struct.pack("<f", 12.5).hex()).value == pytest.approx(0.0125)
+    record = one("0513" + struct.pack("<f", number).hex())
+    assert record.value == InvalidValue(struct.pack("<f", number), "not a finite number (type H)")
 
 
 def test_manufacturer_vifes_after_0x7f() -> None:
