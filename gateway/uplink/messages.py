@@ -7,6 +7,8 @@ JSON Schemas live in ``gateway/uplink/schemas/`` and docs/topics.md describes th
 from __future__ import annotations
 
 import json
+import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -14,6 +16,8 @@ from typing import Any, Protocol
 
 from gateway.radio.frame import ReceivedFrame
 from gateway.uplink.topics import MessageKind, Topics
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 SCHEMAS: dict[MessageKind, str] = {
@@ -70,9 +74,24 @@ def _json_default(value: object) -> object:
 
 
 def encode(kind: MessageKind, gateway: str, body: Mapping[str, Any]) -> bytes:
-    """Compact UTF-8 JSON with ``schema`` and ``gateway`` first."""
+    """Compact UTF-8 JSON with ``schema`` and ``gateway`` first; a NaN or infinite number becomes null."""
     document = {"schema": SCHEMAS[kind], "gateway": gateway, **body}
-    return json.dumps(document, separators=(",", ":"), default=_json_default, allow_nan=False).encode()
+    try:
+        return json.dumps(document, separators=(",", ":"), default=_json_default, allow_nan=False).encode()
+    except ValueError:  # JSON has no NaN: one bad number must not stop the publication, or the daemon
+        log.warning("%s message of %s: a number that is not finite is published as null", kind.value, gateway)
+        return json.dumps(_finite(document), separators=(",", ":"), default=_json_default).encode()
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN and infinity (in nested dicts and lists) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 def publication_message(topics: Topics, publication: PublicationLike) -> OutboundMessage:

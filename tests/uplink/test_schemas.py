@@ -102,3 +102,14 @@ def test_the_validator_rejects_what_it_should() -> None:
     broken = {**document, "source": "guessed", "schema": "wmbus-gateway/monthly/2"}
     del broken["index_m3"]
     assert len(violations(broken, schema_of(MessageKind.MONTHLY))) == 3
+
+
+def test_a_number_that_is_not_finite_is_published_as_null(caplog: pytest.LogCaptureFixture) -> None:
+    publication = reading_publication("12345678", 3, total_m3=float("nan"))
+    publication.payload["extra"] = {"history": [1.0, float("inf")]}
+    message = publication_message(TOPICS, publication)
+    document = json.loads(message.payload)  # strict JSON: no NaN or Infinity tokens
+    assert b"NaN" not in message.payload and b"Infinity" not in message.payload
+    assert document["total_m3"] is None and document["extra"] == {"history": [1.0, None]}
+    assert document["flow_m3h"] == publication.payload["flow_m3h"]  # the rest as it was
+    assert "not finite" in caplog.text
