@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from gateway.decoders.compact import expand_compact, learn_layout
 from gateway.decoders.draft import ReadingDraft
 from gateway.decoders.fields import Direction, Field
-from gateway.decoders.plan import plan_for
+from gateway.decoders.plan import Records, plan_for, record_value
 from gateway.decoders.status import FlagTable, apply_tpl_status, word_of
 from gateway.wmbus.errors import WMBusError
-from gateway.wmbus.records import DataRecord, Function
+from gateway.wmbus.records import Function, RecordSet
 from gateway.wmbus.telegram import Telegram
 
 ProprietaryPart = Callable[[Telegram, ReadingDraft], None]
@@ -81,14 +81,14 @@ class MeterDecoder:
     aliases: tuple[str, ...] = ()  # other names a meters file may use (e.g. the reference's driver names)
     records_valid: Callable[[Telegram], bool] | None = None  # False: the records are the maker's own bytes
 
-    def records_of(self, telegram: Telegram, draft: ReadingDraft) -> tuple[DataRecord, ...]:
+    def records_of(self, telegram: Telegram, draft: ReadingDraft) -> Records:
         """The telegram's records; compact frames are expanded through their registered signatures."""
         kind = (telegram.manufacturer, telegram.version, telegram.device_type)
         tpl = telegram.tpl
         if tpl is None or not tpl.compact:
-            records = telegram.records
+            records = telegram.record_set  # built only if read in full (a plan reads a few values)
             if records and kind in _COMPACT_SENDERS:
-                learn_layout(records)
+                learn_layout(records.records)
             return records
         if len(_COMPACT_SENDERS) < _COMPACT_SENDERS_LIMIT:
             _COMPACT_SENDERS.add(kind)
@@ -108,10 +108,11 @@ class MeterDecoder:
 
     def decode(self, telegram: Telegram, draft: ReadingDraft) -> None:
         """Fill ``draft`` from the telegram: standard records first, then the proprietary part."""
-        records = self.records_of(telegram, draft)
+        records: Records = self.records_of(telegram, draft)
         if self.records_valid is not None and not self.records_valid(telegram):
             records = ()
-        draft.records = records
+        if self.proprietary is not None:  # the only reader of draft.records
+            draft.records = records.records if type(records) is RecordSet else tuple(records)
         draft.latest_set_day = self.latest_set_day
         draft.target_storage = self.target_storage
         # The table compiled for this record layout: the same as apply_fields and offer_set_days.
@@ -121,7 +122,7 @@ class MeterDecoder:
             plan.offer_set_days(records, draft)
         apply_tpl_status(telegram.status, draft, self.tpl_bits)
         if self.error_flags is not None and plan.error_flags_at >= 0:
-            word = word_of(records[plan.error_flags_at].value)
+            word = word_of(record_value(records, plan.error_flags_at))
             if word is not None:
                 self.error_flags.apply(word, draft)
         if self.proprietary is not None:

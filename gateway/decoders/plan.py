@@ -10,7 +10,7 @@ is still decided per telegram, in the same order as :func:`~gateway.decoders.fie
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, time
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -27,7 +27,7 @@ from gateway.decoders.fields import (
     rows_by_quantity,
 )
 from gateway.reading import JsonScalar
-from gateway.wmbus.records import DataRecord, Function
+from gateway.wmbus.records import DataRecord, Function, RecordSet, RecordValue
 
 # Everything a row, the set-day rule or the error-flags lookup reads in a record, the value aside (vif,
 # function, storage, tariff, subunit, quantity, modifiers): the plan's key per record.
@@ -35,6 +35,7 @@ _structure = itemgetter(*(DataRecord._fields.index(name) for name in (
     "vif", "function", "storage", "tariff", "subunit", "quantity", "modifiers")))
 
 PLAN_LIMIT = 1024  # (table, layout) pairs; a fleet uses a few hundred layouts, random input cannot grow it
+Records = Sequence[DataRecord]  # a tuple of records or a RecordSet (its values are decoded one by one)
 _NUMBER, _DATETIME, _EXTRA = range(3)  # where a row's value goes
 _POINTS = (date, time)  # datetime is a date
 
@@ -58,14 +59,15 @@ class FieldPlan(NamedTuple):
     one_volume_per_storage: bool  # else the first volume of a storage that is not a date wins at run time
     error_flags_at: int  # the first storage-0 error-flags record, -1 if none
 
-    def fill(self, records: tuple[DataRecord, ...], draft: ReadingDraft) -> None:
+    def fill(self, records: Records, draft: ReadingDraft) -> None:
         """What :func:`~gateway.decoders.fields.apply_fields` does, visiting only the matching records."""
+        value_of = _value_reader(records)
         extra = draft.extra
         points = _POINTS
         for indices, skip_points, occurrence, name, convert, target in self.rows:
             seen = 0
             for index in indices:
-                raw = records[index].value
+                raw = value_of(index)
                 if skip_points and isinstance(raw, points):
                     continue  # a "date of ..." VIFE turned this register into a point in time
                 if seen < occurrence:
@@ -84,22 +86,36 @@ class FieldPlan(NamedTuple):
                     extra[name] = value if kind is float or kind is int or kind is str else json_scalar(value)
                 break
 
-    def offer_set_days(self, records: tuple[DataRecord, ...], draft: ReadingDraft) -> None:
+    def offer_set_days(self, records: Records, draft: ReadingDraft) -> None:
         """What :func:`~gateway.decoders.fields.offer_set_days` does, visiting only the candidates."""
+        value_of = _value_reader(records)
         accepted: set[int] | None = None if self.one_volume_per_storage else set()
         for storage, volume_at, date_at in self.set_days:
             if accepted is not None and storage in accepted:
                 continue
-            value = records[volume_at].value
+            value = value_of(volume_at)
             if isinstance(value, date):
                 continue  # the next volume of this storage, if any, is the candidate
             if accepted is not None:
                 accepted.add(storage)
-            at = None if date_at < 0 else as_date(records[date_at].value)
+            at = None if date_at < 0 else as_date(value_of(date_at))
             draft.offer_set_day(storage, as_number(value), at)
 
 
-def _compile(records: tuple[DataRecord, ...], table: tuple[Field, ...]) -> FieldPlan:
+def record_value(records: Records, index: int) -> RecordValue:
+    """``records[index].value``; a RecordSet decodes that value alone."""
+    if type(records) is RecordSet:
+        return records.value(index)
+    return records[index].value
+
+
+def _value_reader(records: Records) -> Callable[[int], RecordValue]:
+    if type(records) is RecordSet:
+        return records.value
+    return lambda index: records[index].value
+
+
+def _compile(records: Records, table: tuple[Field, ...]) -> FieldPlan:
     rows: list[_RowPlan] = []
     for quantity, group in rows_by_quantity(table).items():
         for row in group:
@@ -138,10 +154,28 @@ def _compile(records: tuple[DataRecord, ...], table: tuple[Field, ...]) -> Field
 
 
 _plans: dict[tuple[object, ...], FieldPlan] = {}
+# (id of the table, a RecordSet's structure) -> plan: no per-record key to build for a payload whose shape
+# the core has cached (a structure number is never reused; the plan keeps its table, so the id stays unique).
+_plans_by_structure: dict[tuple[int, int], FieldPlan] = {}
 
 
-def plan_for(records: tuple[DataRecord, ...], table: tuple[Field, ...]) -> FieldPlan:
+def plan_for(records: Records, table: tuple[Field, ...]) -> FieldPlan:
     """The plan of ``table`` for the layout of ``records`` (compiled on first sight, then cached)."""
+    structure = records.structure if type(records) is RecordSet else None
+    if structure is None:
+        return _plan_by_records(records, table)
+    key = (id(table), structure)
+    plan = _plans_by_structure.get(key)
+    if plan is not None and plan.table is table:
+        return plan
+    plan = _plan_by_records(records, table)
+    if len(_plans_by_structure) >= PLAN_LIMIT:
+        _plans_by_structure.clear()
+    _plans_by_structure[key] = plan
+    return plan
+
+
+def _plan_by_records(records: Records, table: tuple[Field, ...]) -> FieldPlan:
     key = (id(table), *map(_structure, records))
     plan = _plans.get(key)
     if plan is not None and plan.table is table:
@@ -156,3 +190,4 @@ def plan_for(records: tuple[DataRecord, ...], table: tuple[Field, ...]) -> Field
 def clear_plans() -> None:
     """Forget the compiled plans (benchmarks and tests)."""
     _plans.clear()
+    _plans_by_structure.clear()

@@ -22,7 +22,6 @@ from gateway.wmbus.errors import (
     DecryptionError,
     FrameError,
     KeyMissingError,
-    RecordError,
     TruncatedError,
     UnknownCiError,
     WMBusError,
@@ -31,7 +30,7 @@ from gateway.wmbus.errors import (
 from gateway.wmbus.manufacturer import decode_manufacturer
 from gateway.wmbus.medium import medium_name
 from gateway.wmbus.phl import strip_link_crcs
-from gateway.wmbus.records import DataRecord, PartialRecordError, parse_records
+from gateway.wmbus.records import DataRecord, RecordSet, parse_record_set
 from gateway.wmbus.records import clear_caches as clear_record_caches
 from gateway.wmbus.tpl import MANUFACTURER_CIS, TPL_CIS, HeaderKind, SecurityMode, TransportLayer, parse_tpl
 from gateway.wmbus.tpl import clear_caches as clear_tpl_caches
@@ -48,7 +47,7 @@ class Telegram(NamedTuple):
     """One decoded telegram; identity fields come from the TPL long header if present, else the DLL.
 
     Immutable like a frozen dataclass, but built in one C call (a frozen dataclass sets its 21 fields one
-    call at a time, a tenth of the whole decode).
+    call at a time, a tenth of the whole decode). ``records`` are built from ``record_set`` when first read.
     """
 
     raw: bytes
@@ -66,12 +65,17 @@ class Telegram(NamedTuple):
     encrypted: bool
     payload: bytes
     payload_offset: int
-    records: tuple[DataRecord, ...]
+    record_set: RecordSet
     access_number: int | None
     status: int | None
     wired: bool = False
     wired_link: WiredLink | None = None
     records_error: str | None = None  # why the payload's tail is not in ``records`` (None: all parsed)
+
+    @property
+    def records(self) -> tuple[DataRecord, ...]:
+        """The payload's data records (those before a broken one, see ``records_error``)."""
+        return self.record_set.records
 
     @property
     def status_flags(self) -> frozenset[str]:
@@ -176,32 +180,17 @@ def _open_mode7(
     )
 
 
-_MAX_BACKTRACK = 64
+_NO_RECORDS = RecordSet(b"", 0, (), None, None)
 
 
-_Records = tuple[tuple[DataRecord, ...], str | None]
-
-
-def _records(tpl: TransportLayer | None, payload: bytes, offset: int) -> _Records:
+def _records(tpl: TransportLayer | None, payload: bytes, offset: int) -> tuple[RecordSet, str | None]:
     """The payload's records and, if the tail does not parse, the reason (records before it are kept)."""
     if tpl is None or tpl.compact:
-        return (), None
-    try:
-        return parse_records(payload, offset), None
-    except PartialRecordError as exc:
-        # Real meters append what no DIF/VIF describes (checksums, maker bytes, ciphertext of their own
-        # modes): keep the records before the first one that breaks.
-        return exc.records, str(exc)
-    except RecordError as exc:
-        # Without the partial result, the broken record starts where the longest prefix parses.
-        reason = str(exc)
-        failed_at = len(payload) if exc.offset is None else min(exc.offset - offset, len(payload))
-        for cut in range(failed_at, max(failed_at - _MAX_BACKTRACK, 0) - 1, -1):
-            try:
-                return parse_records(payload[:cut], offset), reason
-            except RecordError:
-                continue
-        return (), reason
+        return _NO_RECORDS, None
+    # Real meters append what no DIF/VIF describes (checksums, maker bytes, ciphertext of their own
+    # modes): the records before the first one that breaks are kept.
+    found = parse_record_set(payload, offset)
+    return found, None if found.error is None else str(found.error)
 
 
 def _parse_radio(frame: bytes, key: KeySource) -> Telegram:
