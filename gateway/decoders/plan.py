@@ -162,28 +162,21 @@ _plans_by_structure: dict[tuple[int, int], FieldPlan] = {}
 def plan_for(records: Records, table: tuple[Field, ...]) -> FieldPlan:
     """The plan of ``table`` for the layout of ``records`` (compiled on first sight, then cached)."""
     structure = records.structure if type(records) is RecordSet else None
-    if structure is None:
-        return _plan_by_records(records, table)
-    key = (id(table), structure)
-    plan = _plans_by_structure.get(key)
-    if plan is not None and plan.table is table:
-        return plan
-    plan = _plan_by_records(records, table)
-    if len(_plans_by_structure) >= PLAN_LIMIT:
-        _plans_by_structure.clear()
-    _plans_by_structure[key] = plan
-    return plan
+    if structure is not None:
+        return _cached(_plans_by_structure, (id(table), structure), records, table)
+    return _cached(_plans, (id(table), *map(_structure, records)), records, table)
 
 
-def _plan_by_records(records: Records, table: tuple[Field, ...]) -> FieldPlan:
-    key = (id(table), *map(_structure, records))
-    plan = _plans.get(key)
+def _cached(
+    plans: dict[Any, FieldPlan], key: tuple[object, ...], records: Records, table: tuple[Field, ...]
+) -> FieldPlan:
+    plan = plans.get(key)
     if plan is not None and plan.table is table:
         return plan
     plan = _compile(records, table)
-    if len(_plans) >= PLAN_LIMIT:
-        _plans.clear()
-    _plans[key] = plan
+    if len(plans) >= PLAN_LIMIT:
+        plans.clear()
+    plans[key] = plan
     return plan
 
 
