@@ -67,16 +67,10 @@ class RecvBuffer:
         size = len(data)
         while pos < size and data[pos] & 0xF0 == 0x30:
             # Fixed header: type and flags, then the remaining length (variable byte integer).
-            start, length, shift = pos + 1, 0, 0
-            while True:
-                if start >= size or shift > 21:
-                    return
-                byte = data[start]
-                start += 1
-                length |= (byte & 0x7F) << shift
-                shift += 7
-                if not byte & 0x80:
-                    break
+            remaining = _variable_int(data, pos + 1, size)
+            if remaining is None:
+                return
+            length, start = remaining
             end = start + length
             if end > size:
                 return
@@ -197,17 +191,26 @@ def _publish_fields(
         mid = (data[pos] << 8) | data[pos + 1]
         pos += 2
     if v5:
-        length = shift = 0
-        while True:
-            if pos >= end or shift > 21:
-                return None
-            byte = data[pos]
-            pos += 1
-            length |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                break
+        properties = _variable_int(data, pos, end)
+        if properties is None:
+            return None
+        length, pos = properties
         pos += length
     if not topic or pos > end:
         return None
     return topic, data[pos:end], mid, qos
+
+
+def _variable_int(data: bytes, pos: int, end: int) -> tuple[int, int] | None:
+    """An MQTT variable byte integer (1.5.5) at ``pos``: (value, the position after it); None when it
+    runs past ``end`` or over four bytes."""
+    value = shift = 0
+    while True:
+        if pos >= end or shift > 21:
+            return None
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, pos
