@@ -77,11 +77,8 @@ async def test_meters_with_randomised_timing_are_not_degraded(interval_s: float)
     assert max(shares) < 1.5  # the window holds 15 to 280 frames: Poisson noise, not a factor of 2
 
 
-async def test_a_rate_near_the_threshold_changes_the_state_at_most_once_per_hold(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    # A receiver losing 60 % of its frames for two hours: the window rate sits near half the history
-    # (which follows it down slowly) and crosses the threshold back and forth as frames come and go.
+def street_of_30_meters() -> tuple[list[SimMeter], SimDongle, ManualClock, HealthMonitor]:
+    """30 meters sending every 16 s to 5 min with 20 % loss, one dongle, and its monitor."""
     rng = random.Random(3)
     meters = [
         SimMeter(meter_address(n), rng.choice([16.0, 32.0, 60.0, 120.0, 300.0]), loss=0.2, jitter_s=1.5)
@@ -91,6 +88,15 @@ async def test_a_rate_near_the_threshold_changes_the_state_at_most_once_per_hold
     clock = ManualClock(START)
     monitor = HealthMonitor(clock, usb_resetter=None)
     monitor.add_source(dongle)
+    return meters, dongle, clock, monitor
+
+
+async def test_a_rate_near_the_threshold_changes_the_state_at_most_once_per_hold(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A receiver losing 60 % of its frames for two hours: the window rate sits near half the history
+    # (which follows it down slowly) and crosses the threshold back and forth as frames come and go.
+    meters, dongle, clock, monitor = street_of_30_meters()
     hold_s = DEGRADED_HOLD_WINDOWS * monitor.settings.rate_window_s
     changes: list[tuple[float, SourceState]] = []
 
@@ -117,15 +123,7 @@ async def test_a_rate_near_the_threshold_changes_the_state_at_most_once_per_hold
 
 async def test_a_dip_shorter_than_the_hold_is_not_reported() -> None:
     # 80 % of the frames lost for 9 minutes: the window dips just below half its history, briefly.
-    rng = random.Random(3)
-    meters = [
-        SimMeter(meter_address(n), rng.choice([16.0, 32.0, 60.0, 120.0, 300.0]), loss=0.2, jitter_s=1.5)
-        for n in range(30)
-    ]
-    dongle = SimDongle()
-    clock = ManualClock(START)
-    monitor = HealthMonitor(clock, usb_resetter=None)
-    monitor.add_source(dongle)
+    meters, dongle, clock, monitor = street_of_30_meters()
     states: set[SourceState] = set()
     lowest = [1.0]
 
