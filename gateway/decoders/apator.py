@@ -25,6 +25,7 @@ from Crypto.Cipher import AES
 
 from gateway.decoders.base import Match, MeterDecoder
 from gateway.decoders.draft import ReadingDraft
+from gateway.decoders.plan import is_manufacturer_data, record_value, select
 from gateway.decoders.status import Flag, FlagTable
 from gateway.reading import Alarm
 from gateway.wmbus.telegram import Telegram
@@ -46,9 +47,11 @@ _CHECKSUM_BYTES = 2
 
 
 def _tagged_block(telegram: Telegram) -> bytes:
-    for record in telegram.records:
-        if record.quantity == "manufacturer_data" and isinstance(record.value, bytes):
-            return record.value
+    records = telegram.record_set
+    for index in select(records, is_manufacturer_data):
+        value = record_value(records, index)
+        if isinstance(value, bytes):
+            return value
     # Older meters start the block without the 0x0F marker.
     return telegram.payload.lstrip(b"\x2f")[1:]
 

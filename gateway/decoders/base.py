@@ -15,7 +15,7 @@ from gateway.decoders.fields import Direction, Field
 from gateway.decoders.plan import Records, plan_for, record_value
 from gateway.decoders.status import FlagTable, apply_tpl_status, word_of
 from gateway.wmbus.errors import WMBusError
-from gateway.wmbus.records import Function, RecordSet
+from gateway.wmbus.records import Function
 from gateway.wmbus.telegram import Telegram
 
 ProprietaryPart = Callable[[Telegram, ReadingDraft], None]
@@ -112,7 +112,7 @@ class MeterDecoder:
         if self.records_valid is not None and not self.records_valid(telegram):
             records = ()
         if self.proprietary is not None:  # the only reader of draft.records
-            draft.records = records.records if type(records) is RecordSet else tuple(records)
+            draft.records = records  # a RecordSet stays unbuilt unless the part iterates it
         draft.latest_set_day = self.latest_set_day
         draft.target_storage = self.target_storage
         # The table compiled for this record layout: the same as apply_fields and offer_set_days.

@@ -21,6 +21,7 @@ likewise (manufacturer_specificities.cc, ``CHECKSUM_AND_0XEF``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 from gateway.decoders.base import STANDARD_FIELDS, Match, MeterDecoder
@@ -127,7 +128,7 @@ def _is_real_data(telegram: Telegram) -> bool:
     return tpl is not None and telegram.ci == 0x7A and bool((tpl.config or 0) & _REAL_DATA_BIT)
 
 
-def _has_index(records: tuple[DataRecord, ...]) -> bool:
+def _has_index(records: Sequence[DataRecord]) -> bool:
     return any(
         record.quantity == "volume" and record.storage == 0 and isinstance(record.value, int | float)
         for record in records

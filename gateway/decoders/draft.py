@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from operator import itemgetter
@@ -83,7 +83,8 @@ class ReadingDraft:
     set_days: list[SetDayValue] = field(default_factory=list)
     latest_set_day: bool = False  # pick the most recent dated register instead of the lowest storage
     target_storage: int | None = None  # the maker's own set-day storage number, preferred when sent
-    records: tuple[DataRecord, ...] = ()  # for the proprietary part: the records (compact frames expanded)
+    # For the proprietary part: the records (compact frames expanded), a RecordSet built only if iterated.
+    records: Sequence[DataRecord] = ()
 
     def offer_set_day(self, storage: int, volume_m3: float | None, at: date | None) -> None:
         """Record a historic register; the most recent one becomes target_m3/target_date."""

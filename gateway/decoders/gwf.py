@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from gateway.decoders.base import Match, MeterDecoder
 from gateway.decoders.draft import ReadingDraft
+from gateway.decoders.plan import is_manufacturer_data, record_value, select
 from gateway.decoders.status import Flag, FlagTable
 from gateway.reading import Alarm
 from gateway.wmbus.telegram import Telegram
@@ -27,7 +28,8 @@ FLAGS = FlagTable(
 
 
 def _gwf_block(telegram: Telegram, draft: ReadingDraft) -> None:
-    blocks = (r.value for r in draft.records if r.quantity == "manufacturer_data")
+    records = draft.records
+    blocks = (record_value(records, index) for index in select(records, is_manufacturer_data))
     block = next((value for value in blocks if isinstance(value, bytes)), None)
     if block is None:
         return

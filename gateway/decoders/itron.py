@@ -9,18 +9,26 @@ from __future__ import annotations
 
 from gateway.decoders.base import STANDARD_FIELDS, Match, MeterDecoder
 from gateway.decoders.draft import ReadingDraft
+from gateway.decoders.plan import record_value, select
+from gateway.wmbus.records import DataRecord
 from gateway.wmbus.telegram import Telegram
+
+
+def _is_manufacturer_vif(record: DataRecord) -> bool:
+    return record.vif == 0x7F
 
 
 def _raw_manufacturer_records(telegram: Telegram, draft: ReadingDraft) -> None:
     del telegram
     names = iter(("itron_mfct_a", "itron_mfct_b"))
-    for record in draft.records:
-        if record.vif == 0x7F and isinstance(record.value, bytes):
+    records = draft.records
+    for index in select(records, _is_manufacturer_vif):
+        value = record_value(records, index)
+        if isinstance(value, bytes):
             name = next(names, None)
             if name is None:
                 return
-            draft.extra[name] = record.value[::-1].hex().upper()
+            draft.extra[name] = value[::-1].hex().upper()
 
 
 WATER = MeterDecoder(

@@ -15,8 +15,10 @@ from __future__ import annotations
 from gateway.decoders.base import Match, MeterDecoder
 from gateway.decoders.compact import register_format
 from gateway.decoders.draft import ReadingDraft
+from gateway.decoders.plan import record_value, select
 from gateway.decoders.status import Flag, FlagTable, word_of
 from gateway.reading import Alarm
+from gateway.wmbus.records import DataRecord
 from gateway.wmbus.telegram import Telegram
 
 # Full-frame DIF/VIF layouts that Kamstrup water meters announce by format signature in compact frames.
@@ -83,25 +85,35 @@ HEAT_ERRORS = FlagTable(
 )
 
 
+def _is_heat_errors(record: DataRecord) -> bool:
+    return record.vif == 0xFF and record.vifes[:1] == (0x22,) and record.storage == 0
+
+
+def _is_info_codes(record: DataRecord) -> bool:
+    return record.vif == 0xFF and record.vifes[:1] in ((0x20,), (0x23,))
+
+
+def _is_info_codes_32(record: DataRecord) -> bool:
+    return record.vif == 0xFF and record.vifes[:1] == (0x23,)
+
+
 def _heat_errors(telegram: Telegram, draft: ReadingDraft) -> None:
     del telegram
-    for record in draft.records:
-        if record.vif == 0xFF and record.vifes[:1] == (0x22,) and record.storage == 0:
-            word = word_of(record.value)
-            if word is not None:
-                HEAT_ERRORS.apply(word, draft, width=8)
-            return
+    records = draft.records
+    for index in select(records, _is_heat_errors)[:1]:
+        word = word_of(record_value(records, index))
+        if word is not None:
+            HEAT_ERRORS.apply(word, draft, width=8)
 
 
 def _info_codes(telegram: Telegram, draft: ReadingDraft) -> None:
     del telegram  # the codes come from the (possibly expanded compact) records
-    for record in draft.records:
-        if record.vif != 0xFF or not record.vifes or record.vifes[0] not in (0x20, 0x23):
-            continue
-        word = word_of(record.value)
+    records = draft.records
+    for index in select(records, _is_info_codes):
+        word = word_of(record_value(records, index))
         if word is None:
             continue
-        if record.vifes[0] == 0x23:
+        if index in select(records, _is_info_codes_32):
             INFO_CODES_32.apply(word, draft, width=8)
         else:
             INFO_CODES.apply(word, draft)

@@ -180,7 +180,34 @@ def _cached(
     return plan
 
 
+HeaderTest = Callable[[DataRecord], bool]
+"""A test of a record's header (vif, vifes, dif, storage, quantity ...); it must not read the value."""
+_selections: dict[tuple[HeaderTest, int], tuple[int, ...]] = {}
+
+
+def is_manufacturer_data(record: DataRecord) -> bool:
+    """The record of DIF 0x0F/0x1F: the rest of the payload is the maker's."""
+    return record.quantity == "manufacturer_data"
+
+
+def select(records: Records, test: HeaderTest) -> tuple[int, ...]:
+    """Indices of the records whose header passes ``test``, in record order; kept per payload shape, so a
+    proprietary part reads the values it needs (:func:`record_value`) without building every record."""
+    structure = records.structure if type(records) is RecordSet else None
+    if structure is None:
+        return tuple(index for index, record in enumerate(records) if test(record))
+    key = (test, structure)
+    found = _selections.get(key)
+    if found is None:
+        found = tuple(index for index, record in enumerate(records) if test(record))
+        if len(_selections) >= PLAN_LIMIT:
+            _selections.clear()
+        _selections[key] = found
+    return found
+
+
 def clear_plans() -> None:
-    """Forget the compiled plans (benchmarks and tests)."""
+    """Forget the compiled plans and selections (benchmarks and tests)."""
     _plans.clear()
     _plans_by_structure.clear()
+    _selections.clear()

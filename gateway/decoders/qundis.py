@@ -17,6 +17,7 @@ from datetime import date
 from gateway.decoders.base import STANDARD_FIELDS, Match, MeterDecoder
 from gateway.decoders.draft import ReadingDraft
 from gateway.decoders.fields import Direction, Field
+from gateway.decoders.plan import Records, record_value, select
 from gateway.wmbus.records import DataRecord
 from gateway.wmbus.telegram import Telegram
 
@@ -46,18 +47,25 @@ def type_g_date(data: bytes) -> date | None:
         return None
 
 
-def _walk_by_block(records: tuple[DataRecord, ...]) -> bytes | None:
-    for record in records:
-        if record.vif == 0xFF and record.vifes[:1] == (_WALK_BY_VIFE,) and isinstance(record.value, bytes):
-            return record.value
+def _is_walk_by(record: DataRecord) -> bool:
+    return record.vif == 0xFF and record.vifes[:1] == (_WALK_BY_VIFE,)
+
+
+def _is_identification(record: DataRecord) -> bool:
+    return record.quantity == "enhanced_identification" and record.dif & 0x0F == 0x07
+
+
+def _walk_by_block(records: Records) -> bytes | None:
+    for index in select(records, _is_walk_by):
+        value = record_value(records, index)
+        if isinstance(value, bytes):
+            return value
     return None
 
 
-def _device_type(telegram: Telegram, records: tuple[DataRecord, ...]) -> int:
-    for record in records:
-        if record.quantity != "enhanced_identification" or record.dif & 0x0F != 0x07:
-            continue
-        value = record.value
+def _device_type(telegram: Telegram, records: Records) -> int:
+    for index in select(records, _is_identification):
+        value = record_value(records, index)
         if isinstance(value, int) and not isinstance(value, bool):
             return (value >> 56) & 0xFF  # id (4), manufacturer (2), version, type: type is the top byte
         if isinstance(value, bytes) and len(value) == 8:

@@ -612,9 +612,12 @@ class RecordSet(Sequence[DataRecord]):
     def value(self, index: int) -> RecordValue:
         """``records[index].value``, decoded alone when the records are not built."""
         built = self._built
-        if built is not None or index >= len(self._entries) or index < 0:
-            return self.records[index].value
-        return _decode_value(self._payload, self._entries[index])
+        entries = self._entries
+        if built is None and 0 <= index < len(entries):
+            return _decode_value(self._payload, entries[index])
+        if built is None and index == len(entries) and self._manufacturer_at is not None:
+            return self._payload[self._manufacturer_at + 1 :]  # the manufacturer data, as its record holds it
+        return self.records[index].value
 
     def __len__(self) -> int:
         return len(self._entries) + (self._manufacturer_at is not None)
