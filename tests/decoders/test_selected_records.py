@@ -7,35 +7,24 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.decoders import REGISTRY, base, clear_caches, decode_reading
+from gateway.decoders import clear_caches, decode_reading
 from gateway.decoders.plan import HeaderTest, is_manufacturer_data, select
 from gateway.wmbus import records as records_module
 from gateway.wmbus.errors import WMBusError
 from gateway.wmbus.records import DataRecord, parse_record_set
 from gateway.wmbus.telegram import parse_telegram
+from tests.decoders.whole_frames import no_build, whole_frames
 from tests.vectors import all_vectors
 
 AT = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
 def _proprietary_frames() -> list[tuple[str, bytes, bytes | None]]:
-    found = []
-    for vector in all_vectors():
-        try:
-            telegram = parse_telegram(vector.telegram, vector.key)
-        except WMBusError:
-            continue
-        kind = (telegram.manufacturer, telegram.version, telegram.device_type)
-        if kind in base._COMPACT_SENDERS or telegram.compact or telegram.records_error is not None:
-            continue
-        decoder = REGISTRY.find(telegram)
-        if decoder.proprietary is not None:
-            found.append((decoder.name, vector.telegram, vector.key))
-    return found
-
-
-def _no_build(*_: object) -> None:
-    raise AssertionError("records built")
+    return [
+        (decoder.name, vector.telegram, vector.key)
+        for vector, _, decoder in whole_frames()
+        if decoder.proprietary is not None
+    ]
 
 
 def test_a_proprietary_part_reads_the_same_reading_without_building_the_records(
@@ -50,7 +39,7 @@ def test_a_proprietary_part_reads_the_same_reading_without_building_the_records(
         expected = decode_reading(plain, AT)
         assert decode_reading(parse_telegram(frame, key), AT) == expected  # selections warm, records lazy
         with monkeypatch.context() as patch:
-            patch.setattr(records_module, "_build", _no_build)
+            patch.setattr(records_module, "_build", no_build)
             try:
                 reading = decode_reading(parse_telegram(frame, key), AT)
             except AssertionError:
