@@ -88,7 +88,7 @@ class MeterDecoder:
         if tpl is None or not tpl.compact:
             records = telegram.record_set  # built only if read in full (a plan reads a few values)
             if records and kind in _COMPACT_SENDERS:
-                learn_layout(records.records)
+                learn_layout(records)  # once per payload shape
             return records
         if len(_COMPACT_SENDERS) < _COMPACT_SENDERS_LIMIT:
             _COMPACT_SENDERS.add(kind)

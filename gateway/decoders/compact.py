@@ -10,7 +10,7 @@ layouts are also learnt from full frames (a meter sends a full frame now and the
 from __future__ import annotations
 
 from gateway.wmbus.crc import crc16
-from gateway.wmbus.records import DataRecord, VifTable, parse_records
+from gateway.wmbus.records import DataRecord, RecordSet, VifTable, parse_record_set
 
 # Data field sizes by DIF low nibble (0x0D, variable length, is not allowed in a compact layout).
 _DATA_SIZES = {0x0: 0, 0x1: 1, 0x2: 2, 0x3: 3, 0x4: 4, 0x5: 4, 0x6: 6, 0x7: 8,
@@ -19,6 +19,7 @@ _DATA_SIZES = {0x0: 0, 0x1: 1, 0x2: 2, 0x3: 3, 0x4: 4, 0x5: 4, 0x6: 6, 0x7: 8,
 _FORMATS: dict[int, tuple[tuple[bytes, int], ...]] = {}
 _LEARNT_LIMIT = 4096  # bounds the memory a stream of odd full frames can take
 _seen_layouts: set[bytes] = set()  # layouts already considered: the CRC is computed once per layout
+_seen_structures: set[int] = set()  # RecordSet structures already learnt: their records are not built again
 
 
 def _split(layout: bytes) -> tuple[tuple[bytes, int], ...]:
@@ -52,8 +53,18 @@ def register_format(layout_hex: str) -> int:
     return signature
 
 
-def learn_layout(records: tuple[DataRecord, ...]) -> None:
-    """Remember the DIF/VIF layout of a full frame so that its compact frames can be expanded."""
+def learn_layout(records: RecordSet | tuple[DataRecord, ...]) -> None:
+    """Remember the DIF/VIF layout of a full frame so that its compact frames can be expanded.
+
+    A RecordSet of a cached payload shape is read once per shape (same headers, same layout)."""
+    if type(records) is RecordSet:
+        structure = records.structure
+        if structure is not None:
+            if structure in _seen_structures:
+                return
+            if len(_seen_structures) >= _LEARNT_LIMIT:
+                _seen_structures.clear()
+            _seen_structures.add(structure)
     layout = bytearray()
     for record in records:
         if record.vif is None or record.dif & 0x0F == 0x0D or record.vif_table is VifTable.PLAIN_TEXT:
@@ -74,8 +85,11 @@ def learn_layout(records: tuple[DataRecord, ...]) -> None:
             return
 
 
-def expand_compact(payload: bytes) -> tuple[DataRecord, ...] | None:
-    """Records of a compact frame's payload (from the signature on), or None for an unknown signature."""
+def expand_compact(payload: bytes) -> RecordSet | None:
+    """Records of a compact frame's payload (from the signature on), or None for an unknown signature.
+
+    The full frame is rebuilt and read like any payload: its shape is cached, its values decoded on demand.
+    Raises the RecordError of a broken record."""
     if len(payload) < 4:
         return None
     layout = _FORMATS.get(int.from_bytes(payload[:2], "little"))
@@ -90,4 +104,7 @@ def expand_compact(payload: bytes) -> tuple[DataRecord, ...] | None:
         full += header
         full += data[pos : pos + size]
         pos += size
-    return parse_records(bytes(full))
+    found = parse_record_set(bytes(full))
+    if found.error is not None:
+        raise found.error
+    return found
