@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import FrozenInstanceError, dataclass, fields
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -19,7 +19,7 @@ from gateway.decoders import REGISTRY, base, clear_caches, decode_reading, decod
 from gateway.decoders.base import STANDARD_FIELDS
 from gateway.decoders.default_keys import default_key
 from gateway.decoders.diehl import prios_keystream
-from gateway.decoders.draft import ReadingDraft
+from gateway.decoders.draft import ReadingDraft, SetDayValue
 from gateway.decoders.fields import Direction, Field, apply_fields, offer_set_days
 from gateway.decoders.plan import plan_for
 from gateway.reading import Alarm, Reading
@@ -37,6 +37,7 @@ class _PlainPlan:
 
     table: tuple[Field, ...]
     error_flags_at: int
+    rows: tuple[bool, ...] = (True,)  # not empty: apply_fields always runs
     set_days: tuple[bool, ...] = (True,)  # not empty: offer_set_days always runs
 
     def fill(self, records: tuple[DataRecord, ...], draft: ReadingDraft) -> None:
@@ -127,7 +128,12 @@ def test_freeze_fills_every_reading_field_by_name() -> None:
     }
     assert {item.name for item in fields(Reading)} == set(expected)
     assert not hasattr(Reading, "__post_init__")  # freeze sets the slots without calling __init__
-    assert draft.freeze() == Reading(**expected)
+    reading = draft.freeze()
+    assert reading == Reading(**expected)
+    assert type(reading) is Reading  # filled as a mutable twin of Reading's layout, then given its class
+    with pytest.raises(FrozenInstanceError):
+        reading.total_m3 = 9.0  # type: ignore[misc]
+    assert Reading.from_json(reading.to_json()) == reading
 
 
 def _lfsr_bit_by_bit(header: bytes, key: bytes, length: int) -> bytes:
@@ -187,3 +193,4 @@ def test_set_days_are_offered_in_the_same_order_when_a_storage_repeats() -> None
         offer_set_days(records, plain)
         assert [item.storage for item in plain.set_days] == storages
         assert planned.set_days == plain.set_days
+        assert all(type(item) is SetDayValue for item in planned.set_days)
