@@ -6,8 +6,6 @@ one (``decoder="izar"``). ``decoder_names()`` lists them.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from gateway.decoders import (
     apator,
     aventies,
@@ -29,8 +27,6 @@ from gateway.decoders.oms import GENERIC
 from gateway.decoders.plan import clear_plans
 from gateway.decoders.registry import DecoderRegistry, UnknownDecoderError
 from gateway.decoders.status import clear_meanings
-from gateway.reading import Reading
-from gateway.wmbus.telegram import Telegram
 
 __all__ = ["REGISTRY", "UnknownDecoderError", "clear_caches", "decode_reading", "decoder_names"]
 
@@ -54,16 +50,10 @@ MAKERS = (
 )
 
 
-def decode_reading(
-    telegram: Telegram,
-    received_at: datetime,
-    decoder: str | None = None,
-    *,
-    key: bytes | None = None,
-    rssi_dbm: float | None = None,
-) -> Reading:
-    """The Reading of ``telegram``; ``key`` is needed only by makers that encrypt inside their own frames."""
-    return REGISTRY.decode(telegram, received_at, decoder, key=key, rssi_dbm=rssi_dbm)
+decode_reading = REGISTRY.decode
+"""``decode_reading(telegram, received_at, decoder=None, *, key=None, rssi_dbm=None)``: the Reading of
+``telegram`` (the registry's own method, one call less a telegram); ``key`` is needed only by makers that
+encrypt inside their own frames."""
 
 
 def clear_caches() -> None:

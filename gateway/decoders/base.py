@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 
 from gateway.decoders.compact import expand_compact, learn_layout
 from gateway.decoders.draft import ReadingDraft
@@ -26,6 +27,7 @@ MANUFACTURER_CIS = frozenset(range(0xA0, 0xB8))
 # learning a layout from, which keeps the per-telegram cost down for everybody else.
 _COMPACT_SENDERS: set[tuple[str, int, int]] = set()
 _COMPACT_SENDERS_LIMIT = 4096
+_kind_of = attrgetter("manufacturer", "version", "device_type")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +85,11 @@ class MeterDecoder:
 
     def records_of(self, telegram: Telegram, draft: ReadingDraft) -> Records:
         """The telegram's records; compact frames are expanded through their registered signatures."""
-        kind = (telegram.manufacturer, telegram.version, telegram.device_type)
+        kind = _kind_of(telegram)
         tpl = telegram.tpl
         if tpl is None or not tpl.compact:
             records = telegram.record_set  # built only if read in full (a plan reads a few values)
-            if records and kind in _COMPACT_SENDERS:
+            if kind in _COMPACT_SENDERS and records:
                 learn_layout(records)  # once per payload shape
             return records
         if len(_COMPACT_SENDERS) < _COMPACT_SENDERS_LIMIT:
@@ -111,23 +113,27 @@ class MeterDecoder:
         records: Records = self.records_of(telegram, draft)
         if self.records_valid is not None and not self.records_valid(telegram):
             records = ()
-        if self.proprietary is not None:  # the only reader of draft.records
+        proprietary = self.proprietary
+        if proprietary is not None:  # the only reader of draft.records
             draft.records = records  # a RecordSet stays unbuilt unless the part iterates it
         draft.latest_set_day = self.latest_set_day
         draft.target_storage = self.target_storage
         # The table compiled for this record layout: the same as apply_fields and offer_set_days.
         plan = plan_for(records, self.fields)
-        plan.fill(records, draft)
+        if plan.rows:
+            plan.fill(records, draft)
         if self.set_days and plan.set_days:
             plan.offer_set_days(records, draft)
-        apply_tpl_status(telegram.status, draft, self.tpl_bits)
+        status = telegram.status
+        if status is not None:
+            apply_tpl_status(status, draft, self.tpl_bits)
         if self.error_flags is not None and plan.error_flags_at >= 0:
             word = word_of(record_value(records, plan.error_flags_at))
             if word is not None:
                 self.error_flags.apply(word, draft)
-        if self.proprietary is not None:
+        if proprietary is not None:
             try:
-                self.proprietary(telegram, draft)
+                proprietary(telegram, draft)
             except (IndexError, ValueError, KeyError, WMBusError) as error:
                 # A proprietary block we misread is the decoder's problem, not a bad telegram.
                 draft.mark_unsupported(f"{self.name}: proprietary data not understood ({error})")

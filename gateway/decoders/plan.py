@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, time
+from functools import partial
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from gateway.decoders.draft import ReadingDraft
+from gateway.decoders.draft import ReadingDraft, SetDayValue
 from gateway.decoders.fields import (
     READING_FIELDS,
     TIME_QUANTITIES,
@@ -38,6 +39,8 @@ PLAN_LIMIT = 1024  # (table, layout) pairs; a fleet uses a few hundred layouts, 
 Records = Sequence[DataRecord]  # a tuple of records or a RecordSet (its values are decoded one by one)
 _NUMBER, _DATETIME, _EXTRA = range(3)  # where a row's value goes
 _POINTS = (date, time)  # datetime is a date
+# A SetDayValue from a (storage, volume, date) tuple in one C call; SetDayValue(...) runs a Python __new__.
+_set_day = partial(tuple.__new__, SetDayValue)
 
 
 class _RowPlan(NamedTuple):
@@ -61,7 +64,7 @@ class FieldPlan(NamedTuple):
 
     def fill(self, records: Records, draft: ReadingDraft) -> None:
         """What :func:`~gateway.decoders.fields.apply_fields` does, visiting only the matching records."""
-        value_of = _value_reader(records)
+        value_of = records.value if type(records) is RecordSet else _value_reader(records)
         extra = draft.extra
         points = _POINTS
         for indices, skip_points, occurrence, name, convert, target in self.rows:
@@ -88,8 +91,9 @@ class FieldPlan(NamedTuple):
 
     def offer_set_days(self, records: Records, draft: ReadingDraft) -> None:
         """What :func:`~gateway.decoders.fields.offer_set_days` does, visiting only the candidates."""
-        value_of = _value_reader(records)
+        value_of = records.value if type(records) is RecordSet else _value_reader(records)
         accepted: set[int] | None = None if self.one_volume_per_storage else set()
+        offered = draft.set_days
         for storage, volume_at, date_at in self.set_days:
             if accepted is not None and storage in accepted:
                 continue
@@ -99,7 +103,7 @@ class FieldPlan(NamedTuple):
             if accepted is not None:
                 accepted.add(storage)
             at = None if date_at < 0 else as_date(value_of(date_at))
-            draft.offer_set_day(storage, as_number(value), at)
+            offered.append(_set_day((storage, as_number(value), at)))  # draft.offer_set_day, inlined
 
 
 def record_value(records: Records, index: int) -> RecordValue:
@@ -110,8 +114,6 @@ def record_value(records: Records, index: int) -> RecordValue:
 
 
 def _value_reader(records: Records) -> Callable[[int], RecordValue]:
-    if type(records) is RecordSet:
-        return records.value
     return lambda index: records[index].value
 
 
@@ -163,7 +165,11 @@ def plan_for(records: Records, table: tuple[Field, ...]) -> FieldPlan:
     """The plan of ``table`` for the layout of ``records`` (compiled on first sight, then cached)."""
     structure = records.structure if type(records) is RecordSet else None
     if structure is not None:
-        return _cached(_plans_by_structure, (id(table), structure), records, table)
+        key = (id(table), structure)
+        plan = _plans_by_structure.get(key)  # the common case, without _cached's call
+        if plan is not None and plan.table is table:
+            return plan
+        return _cached(_plans_by_structure, key, records, table)
     return _cached(_plans, (id(table), *map(_structure, records)), records, table)
 
 

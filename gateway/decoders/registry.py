@@ -7,6 +7,7 @@ at most four keys, then the generic OMS decoder. The cost does not grow with dec
 from __future__ import annotations
 
 from datetime import datetime
+from operator import attrgetter
 
 from gateway.decoders.base import Match, MeterDecoder
 from gateway.decoders.draft import ReadingDraft
@@ -15,6 +16,7 @@ from gateway.wmbus.telegram import Telegram
 
 _Key = tuple[str, int | None, int | None]
 FOUND_LIMIT = 1024  # (manufacturer, version, device type, CI) -> decoder; random input cannot grow it
+_kind_of = attrgetter("manufacturer", "version", "device_type", "ci")  # the found-decoder key, in one C call
 
 
 class UnknownDecoderError(LookupError):
@@ -58,7 +60,7 @@ class DecoderRegistry:
 
     def find(self, telegram: Telegram) -> MeterDecoder:
         """The most specific decoder that claims ``telegram``; the generic one if none does."""
-        key = (telegram.manufacturer, telegram.version, telegram.device_type, telegram.ci)
+        key = _kind_of(telegram)
         found = self._found.get(key)
         if found is None:
             found = self._search(telegram)
@@ -88,12 +90,16 @@ class DecoderRegistry:
         key: bytes | None = None,
         rssi_dbm: float | None = None,
     ) -> Reading:
-        """Decode ``telegram`` with the named decoder, or the one found for it."""
-        chosen = self.named(decoder) if decoder is not None else self.find(telegram)
-        medium = chosen.medium or telegram.medium
+        """The Reading of ``telegram``, by the named decoder or the one found for it; ``key`` is needed only
+        by makers that encrypt inside their own frames. This is ``decoders.decode_reading``."""
+        if decoder is None:
+            chosen = self._found.get(_kind_of(telegram)) or self.find(telegram)
+        else:
+            chosen = self.named(decoder)
         # meter_id, manufacturer, decoder, medium, received_at, key, rssi_dbm: keywords cost more
         draft = ReadingDraft(
-            telegram.meter_id, telegram.manufacturer, chosen.name, medium, received_at, key, rssi_dbm
+            telegram.meter_id, telegram.manufacturer, chosen.name, chosen.medium or telegram.medium,
+            received_at, key, rssi_dbm,
         )
         chosen.decode(telegram, draft)
         return draft.freeze()

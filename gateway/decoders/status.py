@@ -109,7 +109,10 @@ def apply_tpl_status(status: int | None, draft: ReadingDraft, maker_bits: FlagTa
     """Normalise the TPL status byte; ``maker_bits`` gives bits 5-7 the maker's meaning."""
     if status is None:
         return
-    draft.note_status(_TPL_TEXT[status])
+    parts = draft.status_parts  # draft.note_status, inlined: nearly every telegram has a TPL status
+    text = _TPL_TEXT[status]
+    if text not in parts:
+        parts.append(text)
     if not status:
         return
     draft.add_labels(_TPL_LABELS[status])
