@@ -65,7 +65,8 @@ def meter_id_from_bytes(id_bytes: bytes) -> str:
 
 
 @lru_cache(maxsize=1024)
-def _link_from_header(header: bytes) -> LinkLayer:
+def link_from_header(header: bytes) -> LinkLayer:
+    """The DLL fields of a first block (exactly ``DLL_HEADER_SIZE`` bytes, as ``bytes``)."""
     # Meters repeat their first block on every telegram: caching makes the parse O(1) and allocation-free.
     # 1,024 headers (~0.4 MB): the recently heard meters and the copies of a telegram, not every meter.
     length, c_field, m_code, id_bytes, version, device_type = _DLL_FAST.unpack(header)
@@ -77,11 +78,11 @@ def _link_from_header(header: bytes) -> LinkLayer:
 
 def clear_caches() -> None:
     """Forget the first blocks seen so far (benchmarks and tests)."""
-    _link_from_header.cache_clear()
+    link_from_header.cache_clear()
 
 
 def parse_dll(frame: bytes) -> LinkLayer:
     """Read the DLL fields from a CRC-stripped frame (``L C M A ...``)."""
     if len(frame) < DLL_HEADER_SIZE:
         raise TruncatedError(f"frame of {len(frame)} bytes is shorter than the DLL header", len(frame))
-    return _link_from_header(bytes(frame[:DLL_HEADER_SIZE]))
+    return link_from_header(bytes(frame[:DLL_HEADER_SIZE]))

@@ -473,50 +473,6 @@ def _scan(payload: bytes, base_offset: int) -> tuple[list[_Entry], int | None, R
     return entries, None, None, start
 
 
-def _decode_value(payload: bytes, entry: _Entry) -> RecordValue:
-    """The value of the record ``entry`` describes: its data bytes decoded and scaled, as :func:`_build`
-    decodes them inline (a call per record would cost a tenth of a build; tests hold both equal)."""
-    (
-        _, data_at, end, lvar, _, _, _, mode, reader, convert, fahrenheit, multiplier, divisor,
-        _, _, _, _, _, _, _, _, _, _, _,
-    ) = entry
-    number: int | float | None
-    if mode == 0:  # _STRUCT
-        number = reader(payload, data_at)[0]
-    elif mode == 3:  # _BCD
-        value = dt.decode_bcd(payload[data_at:end])
-        if not isinstance(value, int):
-            return value
-        number = value
-    elif mode == 4:  # _DATETIME
-        return convert(payload[data_at:end])  # type: ignore[no-any-return]
-    elif mode == 5:  # _BYTES
-        return payload[data_at:end]
-    elif mode == 1:  # _INT
-        number = int.from_bytes(payload[data_at:end], "little", signed=True)
-    elif mode == 2:  # _UINT
-        number = int.from_bytes(payload[data_at:end], "little")
-    elif mode == 6:  # _LVAR
-        text_or_number = dt.decode_lvar(lvar, payload[data_at:end])
-        if not isinstance(text_or_number, int):
-            return text_or_number
-        number = text_or_number
-    elif mode == 8:  # _REAL
-        number = reader(payload, data_at)[0]
-        if not isfinite(number):
-            return InvalidValue(payload[data_at:end], "not a finite number (type H)")
-    else:
-        return None
-    scaled: int | float
-    if divisor != 1:
-        scaled = number * multiplier / divisor
-    elif multiplier != 1:
-        scaled = number * multiplier
-    else:
-        scaled = number
-    return (scaled - 32) * 5 / 9 if fahrenheit else scaled
-
-
 def _build(
     payload: bytes, base_offset: int, entries: tuple[_Entry, ...] | list[_Entry], manufacturer_at: int | None
 ) -> tuple[DataRecord, ...]:
@@ -610,14 +566,53 @@ class RecordSet(Sequence[DataRecord]):
         return built
 
     def value(self, index: int) -> RecordValue:
-        """``records[index].value``, decoded alone when the records are not built."""
-        built = self._built
+        """``records[index].value``, decoded alone when the records are not built (as :func:`_build`
+        decodes it; tests hold both equal). Inline: decoders read a few values of every telegram."""
         entries = self._entries
-        if built is None and 0 <= index < len(entries):
-            return _decode_value(self._payload, entries[index])
-        if built is None and index == len(entries) and self._manufacturer_at is not None:
-            return self._payload[self._manufacturer_at + 1 :]  # the manufacturer data, as its record holds it
-        return self.records[index].value
+        if self._built is not None or not 0 <= index < len(entries):
+            if self._built is None and index == len(entries) and self._manufacturer_at is not None:
+                return self._payload[self._manufacturer_at + 1 :]  # the manufacturer data, as its record
+            return self.records[index].value
+        entry = entries[index]
+        payload = self._payload
+        mode = entry[7]
+        number: int | float | None
+        if mode == 0:  # _STRUCT
+            number = entry[8](payload, entry[1])[0]
+        elif mode == 4:  # _DATETIME
+            return entry[9](payload[entry[1] : entry[2]])  # type: ignore[no-any-return]
+        elif mode == 3:  # _BCD
+            value = dt.decode_bcd(payload[entry[1] : entry[2]])
+            if not isinstance(value, int):
+                return value
+            number = value
+        elif mode == 5:  # _BYTES
+            return payload[entry[1] : entry[2]]
+        elif mode == 1:  # _INT
+            number = int.from_bytes(payload[entry[1] : entry[2]], "little", signed=True)
+        elif mode == 2:  # _UINT
+            number = int.from_bytes(payload[entry[1] : entry[2]], "little")
+        elif mode == 6:  # _LVAR
+            text_or_number = dt.decode_lvar(entry[3], payload[entry[1] : entry[2]])
+            if not isinstance(text_or_number, int):
+                return text_or_number
+            number = text_or_number
+        elif mode == 8:  # _REAL
+            number = entry[8](payload, entry[1])[0]
+            if not isfinite(number):
+                return InvalidValue(payload[entry[1] : entry[2]], "not a finite number (type H)")
+        else:
+            return None
+        multiplier = entry[11]
+        divisor = entry[12]
+        scaled: int | float
+        if divisor != 1:
+            scaled = number * multiplier / divisor
+        elif multiplier != 1:
+            scaled = number * multiplier
+        else:
+            scaled = number
+        return (scaled - 32) * 5 / 9 if entry[10] else scaled
 
     def __len__(self) -> int:
         return len(self._entries) + (self._manufacturer_at is not None)
@@ -654,11 +649,12 @@ def _parse_structure(
     shapes = _shapes.get(len(payload))
     if shapes is not None:
         whole = int.from_bytes(payload, "big")
-        for index, shape in enumerate(shapes):
-            if whole & shape.mask == shape.pattern:
-                if index:  # the most used first: lengths of encrypted payloads (32, 48 ...) are shared
+        for shape in shapes:
+            if whole & shape[0] == shape[1]:  # mask, pattern (indexing: cheaper than the field names)
+                if shape is not shapes[0]:  # the most used first: lengths of encrypted payloads are shared
+                    index = shapes.index(shape)
                     shapes[0], shapes[index] = shape, shapes[0]
-                return shape.entries, shape.manufacturer_at, shape.serial, None
+                return shape[2], shape[3], shape[4], None  # entries, manufacturer_at, serial
     found, manufacturer_at, error, start = _scan(payload, base_offset)
     entries = tuple(found)
     if error is not None:
@@ -669,16 +665,24 @@ def _parse_structure(
     return entries, manufacturer_at, _remember(payload, entries, manufacturer_at), None
 
 
+_new_set = object.__new__
+
+
 def parse_record_set(payload: bytes, base_offset: int = 0) -> RecordSet:
     """The records of ``payload`` as a :class:`RecordSet`; raises no RecordError: a broken record ends the
     set and is its ``error`` (a ``PartialRecordError``, as :func:`parse_records` raises it)."""
     if type(payload) is not bytes:
         payload = bytes(payload)  # headers are dictionary keys, records keep immutable bytes
     entries, manufacturer_at, structure, error = _parse_structure(payload, base_offset)
-    found = RecordSet(payload, base_offset, entries, manufacturer_at, structure)
-    if error is not None:
-        found.error = error
-        found._built = error.records  # built already: the same tuple
+    # RecordSet.__init__'s work without the call through type(): once a telegram
+    found = _new_set(RecordSet)
+    found._payload = payload
+    found._base_offset = base_offset
+    found._entries = entries
+    found._manufacturer_at = manufacturer_at
+    found.structure = structure
+    found.error = error
+    found._built = None if error is None else error.records  # built already: the same tuple
     return found
 
 

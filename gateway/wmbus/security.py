@@ -63,11 +63,20 @@ def cbc_encrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
     return AES.new(key, AES.MODE_CBC, iv=iv).encrypt(data)
 
 
+# Counter blocks of up to 16 blocks (a wM-Bus payload is shorter than 256 bytes) as one integer:
+# start * _REPEAT[n] + _RAMP[n] is start, start + 1, ... start + n - 1, each in its own 128-bit slot.
+_REPEAT = [sum(1 << (128 * k) for k in range(n)) for n in range(17)]
+_RAMP = [sum(i << (128 * (n - 1 - i)) for i in range(n)) for n in range(17)]
+
+
 def ctr_crypt(key: bytes, counter_block: bytes, data: bytes) -> bytes:
     """AES-128-CTR (the whole 16-byte block counts up), encryption and decryption alike."""
     start = int.from_bytes(counter_block, "big")
     blocks = (len(data) + BLOCK - 1) // BLOCK
-    counters = b"".join(((start + i) & _MASK).to_bytes(BLOCK, "big") for i in range(blocks))
+    if blocks < len(_REPEAT) and start + blocks <= _MASK:  # no counter wraps round
+        counters = (start * _REPEAT[blocks] + _RAMP[blocks]).to_bytes(blocks * BLOCK, "big")
+    else:
+        counters = b"".join(((start + i) & _MASK).to_bytes(BLOCK, "big") for i in range(blocks))
     stream = _ecb(key).encrypt(counters)
     return _xor(data, stream[: len(data)])
 
@@ -118,9 +127,12 @@ def derive_mode7_keys(master: bytes, counter_bytes: bytes, id_bytes: bytes) -> t
     return keys[:BLOCK], keys[BLOCK:]
 
 
+_ACCESS_NUMBERS = [bytes((number,)) * 8 for number in range(256)]
+
+
 def mode5_iv(m_and_a: bytes, access_number: int) -> bytes:
     """IV of mode 5: M (2) and A (6) as sent, then the access number eight times."""
-    return m_and_a + bytes((access_number,)) * 8
+    return m_and_a + _ACCESS_NUMBERS[access_number]
 
 
 def ell_counter_block(m_and_a: bytes, cc: int, session_bytes: bytes) -> bytes:
@@ -133,6 +145,9 @@ def ell_crc_ok(data: bytes) -> bool:
     return len(data) >= 2 and data[0] | data[1] << 8 == crc16(data[2:])
 
 
+_CHECK_WORD = int.from_bytes(CHECK_BYTES, "big")
+
+
 def decrypt_mode5(
     key: bytes, iv: bytes, data: bytes, *, blocks: int, meter_id: str, offset: int, cached: bool = True
 ) -> bytes:
@@ -142,10 +157,15 @@ def decrypt_mode5(
     size = blocks * BLOCK if blocks else len(data) - len(data) % BLOCK
     if size == 0 or size > len(data):
         raise TruncatedError(f"meter {meter_id}: {blocks} encrypted blocks, only {len(data)} bytes", offset)
-    plain = cbc_decrypt(key, iv, data[:size], cached=cached)
-    if plain[:2] != CHECK_BYTES:
+    # cbc_decrypt inline, the check read from the integer before it becomes bytes
+    cipher = (_ecb_cache.get(key) or _ecb(key)) if cached else AES.new(key, AES.MODE_ECB)
+    encrypted = data[:size] if size < len(data) else data
+    plain = int.from_bytes(cipher.decrypt(encrypted), "big") ^ int.from_bytes(iv + encrypted[:-BLOCK], "big")
+    if plain >> (8 * size - 16) != _CHECK_WORD:
         raise WrongKeyError("decrypted payload does not start with 2F2F: wrong key", meter_id, offset)
-    return plain + data[size:]
+    if size < len(data):
+        return plain.to_bytes(size, "big") + data[size:]
+    return plain.to_bytes(size, "big")
 
 
 def verify_mac(kmac: bytes, authenticated: bytes, mac: bytes, *, meter_id: str, offset: int) -> None:

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from gateway.wmbus import security
 from gateway.wmbus.afl import AFL_CI, AuthenticationLayer, parse_afl
-from gateway.wmbus.dll import DLL_HEADER_SIZE, LinkLayer, meter_id_from_bytes, parse_dll
+from gateway.wmbus.dll import DLL_HEADER_SIZE, LinkLayer, link_from_header, meter_id_from_bytes, parse_dll
 from gateway.wmbus.dll import clear_caches as clear_dll_caches
 from gateway.wmbus.ell import ELL_CIS, PAYLOAD_CRC_SIZE, EllCi, EllEncryption, ExtendedLinkLayer, parse_ell
 from gateway.wmbus.errors import (
@@ -34,7 +34,7 @@ from gateway.wmbus.records import DataRecord, RecordSet, parse_record_set
 from gateway.wmbus.records import clear_caches as clear_record_caches
 from gateway.wmbus.tpl import MANUFACTURER_CIS, TPL_CIS, HeaderKind, SecurityMode, TransportLayer, parse_tpl
 from gateway.wmbus.tpl import clear_caches as clear_tpl_caches
-from gateway.wmbus.wired import WiredLink, is_long_frame, parse_long_frame
+from gateway.wmbus.wired import START, WiredLink, is_long_frame, parse_long_frame
 
 # Meter id (8 characters as printed) -> AES key, or None when unknown; it must not raise (use dict.get).
 KeyLookup = Callable[[str], bytes | None]
@@ -96,12 +96,18 @@ class Telegram(NamedTuple):
 def _key_for(key: KeySource, meter_id: str) -> bytes | None:
     if key is None:
         return None
-    found = key if isinstance(key, bytes | bytearray) else key(meter_id)
+    if type(key) is bytes:
+        found: bytes | bytearray | None = key
+    elif isinstance(key, bytes | bytearray):
+        found = key
+    else:
+        found = key(meter_id)
     if found is None:
         return None
     if type(found) is not bytes:
         found = bytes(found)
-    security.check_key(found, meter_id)
+    if len(found) != security.BLOCK:
+        security.check_key(found, meter_id)  # raises the typed error
     return found
 
 
@@ -136,8 +142,8 @@ def _open_tpl(
     data: bytes, tpl: TransportLayer, tpl_pos: int, pos: int, *, afl: AuthenticationLayer | None,
     address: bytes, meter_id: str, key: KeySource,
 ) -> bytes | None:
-    """Decrypt and verify the TPL's encrypted blocks (modes 5 and 7, from ``pos``); return ``data`` with
-    them decrypted, or None when there is nothing to decrypt."""
+    """Decrypt and verify the TPL's encrypted blocks (modes 5 and 7, from ``pos``); return the payload
+    (``data`` from ``pos``) decrypted, or None when there is nothing to decrypt."""
     mode = tpl.security_mode
     if mode == SecurityMode.NONE or mode in _SPECIFIC_MODES:
         # Specific-use modes belong to a maker's decoder, which finds the payload as sent.
@@ -150,16 +156,14 @@ def _open_tpl(
         raise KeyMissingError(f"payload is encrypted (mode {mode}) and no key is known", meter_id, pos)
     if mode == SecurityMode.AES_CBC_IV:
         iv = security.mode5_iv(address, tpl.access_number or 0)
-        plain = security.decrypt_mode5(
+        return security.decrypt_mode5(
             aes_key, iv, body, blocks=tpl.encrypted_blocks, meter_id=meter_id, offset=pos
         )
-    elif mode == SecurityMode.AES_CBC_NO_IV:
-        plain = _open_mode7(
+    if mode == SecurityMode.AES_CBC_NO_IV:
+        return _open_mode7(
             data, tpl, tpl_pos, pos, afl=afl, address=address, meter_id=meter_id, aes_key=aes_key
         )
-    else:
-        raise DecryptionError(f"security mode {mode} not supported", meter_id, pos)
-    return data[:pos] + plain
+    raise DecryptionError(f"security mode {mode} not supported", meter_id, pos)
 
 
 def _open_mode7(
@@ -183,29 +187,22 @@ def _open_mode7(
 _NO_RECORDS = RecordSet(b"", 0, (), None, None)
 
 
-def _records(tpl: TransportLayer | None, payload: bytes, offset: int) -> tuple[RecordSet, str | None]:
-    """The payload's records and, if the tail does not parse, the reason (records before it are kept)."""
-    if tpl is None or tpl.compact:
-        return _NO_RECORDS, None
-    # Real meters append what no DIF/VIF describes (checksums, maker bytes, ciphertext of their own
-    # modes): the records before the first one that breaks are kept.
-    found = parse_record_set(payload, offset)
-    return found, None if found.error is None else str(found.error)
-
-
 def _parse_radio(frame: bytes, key: KeySource) -> Telegram:
-    if frame[0] < DLL_HEADER_SIZE:
-        raise TruncatedError(f"L field {frame[0]} leaves no room for a CI field", 0)
-    if len(frame) < frame[0] + 1:
-        raise TruncatedError(f"L field announces {frame[0] + 1} bytes, frame has {len(frame)}", len(frame))
+    length = frame[0]
+    if length < DLL_HEADER_SIZE:
+        raise TruncatedError(f"L field {length} leaves no room for a CI field", 0)
+    if len(frame) <= length:
+        raise TruncatedError(f"L field announces {length + 1} bytes, frame has {len(frame)}", len(frame))
     # Bytes beyond L (some front ends append RSSI or padding) are not part of the telegram.
-    frame = frame[: frame[0] + 1]
-    link = parse_dll(frame)
+    frame = frame[: length + 1]
+    link = link_from_header(frame[:DLL_HEADER_SIZE])  # parse_dll, whose length check is the one above
+    pos = DLL_HEADER_SIZE
+    ci = frame[pos]
+    if ci in TPL_CIS:  # the usual telegram: the TPL right after the DLL
+        return _finish(frame, frame, pos, ci, False, key, link, None, None, None, None)
     data = frame  # decrypted as the layers open
     encrypted = False
-    pos = DLL_HEADER_SIZE
     ell = afl = None
-    ci = frame[pos]
     if ci in ELL_CIS:
         ell, pos = parse_ell(frame, pos)
         if ell.session_number is not None:
@@ -223,10 +220,8 @@ def _parse_radio(frame: bytes, key: KeySource) -> Telegram:
         if pos >= len(data):
             raise TruncatedError("frame ends after the AFL", pos)
         ci = data[pos]
-    address = ell.m_and_a if ell is not None and ell.m_and_a is not None else link.m_and_a
-    return _finish(
-        frame, data, pos, ci, encrypted=encrypted, key=key, link=link, ell=ell, afl=afl, address=address
-    )
+    address = None if ell is None else ell.m_and_a
+    return _finish(frame, data, pos, ci, encrypted, key, link, ell, afl, address, None)
 
 
 @lru_cache(maxsize=1024)  # like the DLL's: recent meters only, memory must not grow with the fleet
@@ -245,13 +240,14 @@ def _identity(address: bytes) -> tuple[str, str, int, int, str]:
 _new_telegram = tuple.__new__
 
 
-def _finish(
-    raw: bytes, data: bytes, pos: int, ci: int, *, encrypted: bool, key: KeySource, link: LinkLayer | None,
-    ell: ExtendedLinkLayer | None, afl: AuthenticationLayer | None, address: bytes,
-    wired_link: WiredLink | None = None,
+def _finish(  # noqa: PLR0917 - once a telegram: positional arguments are the cheaper call
+    raw: bytes, data: bytes, pos: int, ci: int, encrypted: bool, key: KeySource, link: LinkLayer | None,
+    ell: ExtendedLinkLayer | None, afl: AuthenticationLayer | None, address: bytes | None,
+    wired_link: WiredLink | None,
 ) -> Telegram:
     """Dispatch the CI at ``pos`` of ``data`` (``raw`` as received, decrypted so far) that introduces the
-    application data, and build the Telegram."""
+    application data, and build the Telegram. ``address``: the M+A that names the meter unless a TPL long
+    header does (None: the DLL's)."""
     tpl = None
     security_mode = 0
     access_number = None if ell is None else ell.access_number
@@ -259,31 +255,49 @@ def _finish(
     if ci in TPL_CIS:
         tpl_pos = pos
         tpl, pos = parse_tpl(data, pos)
-        if tpl.m_and_a is not None:
-            address = tpl.m_and_a
-        identity = _identity(address)
-        if tpl.config:
-            security_mode = tpl.security_mode
-            opened = _open_tpl(
-                data, tpl, tpl_pos, pos, afl=afl, address=address, meter_id=identity[0], key=key
+        _, _, compact, tpl_access_number, status, config, _, _, _, _, _, tpl_address = tpl
+        if tpl_address is not None:
+            address = tpl_address
+        payload = None
+        if config:
+            security_mode = (config >> 8) & 0x1F  # tpl.security_mode
+            if address is None:
+                assert link is not None
+                meter_id, iv_address = link.meter_id, link.m_and_a
+            else:
+                meter_id, iv_address = _identity(address)[0], address
+            payload = _open_tpl(
+                data, tpl, tpl_pos, pos, afl=afl, address=iv_address, meter_id=meter_id, key=key
             )
-            if opened is not None:
-                data, encrypted = opened, True
-        if tpl.access_number is not None:
-            access_number = tpl.access_number
-        status = tpl.status
+            if payload is not None:
+                encrypted = True
+        if payload is None:
+            payload = data[pos:]
+        if tpl_access_number is not None:
+            access_number = tpl_access_number
+        if compact:
+            record_set, records_error = _NO_RECORDS, None
+        else:
+            # Real meters append what no DIF/VIF describes (checksums, maker bytes, ciphertext of their
+            # own modes): the records before the first one that breaks are kept.
+            record_set = parse_record_set(payload, pos)
+            error = record_set.error
+            records_error = None if error is None else str(error)
     elif ci in MANUFACTURER_CIS:
         pos += 1
-        identity = _identity(address)
+        payload = data[pos:]
+        record_set, records_error = _NO_RECORDS, None
     else:
         raise UnknownCiError(f"unknown CI field {ci:#04x}", pos)
-    payload = data[pos:]
-    records, records_error = _records(tpl, payload, pos)
-    meter_id, manufacturer, version, device_type, medium = identity
+    if address is None:  # the DLL's address: its fields are the identity
+        assert link is not None
+        _, _, _, manufacturer, meter_id, version, device_type, medium, _ = link
+    else:
+        meter_id, manufacturer, version, device_type, medium = _identity(address)
     return _new_telegram(Telegram, (  # in field order
         raw, link, ell, afl, tpl,
         meter_id, manufacturer, version, device_type, medium,
-        ci, security_mode, encrypted, payload, pos, records, access_number, status,
+        ci, security_mode, encrypted, payload, pos, record_set, access_number, status,
         wired_link is not None, wired_link, records_error,
     ))
 
@@ -294,8 +308,7 @@ def _parse_wired(frame: bytes, key: KeySource) -> Telegram:
     kind = TPL_CIS.get(wired_link.ci, (None, False))[0]
     if kind is not HeaderKind.LONG:
         raise UnknownCiError(f"wired CI {wired_link.ci:#04x} is not a long-header response", pos)
-    return _finish(frame, body, pos, wired_link.ci, encrypted=False, key=key, link=None, ell=None, afl=None,
-                   address=b"", wired_link=wired_link)
+    return _finish(frame, body, pos, wired_link.ci, False, key, None, None, None, b"", wired_link)
 
 
 def parse_telegram(data: bytes, key: KeySource = None, *, link_crcs: bool = False) -> Telegram:
@@ -308,10 +321,10 @@ def parse_telegram(data: bytes, key: KeySource = None, *, link_crcs: bool = Fals
     if not frame:
         raise TruncatedError("empty frame", 0)
     try:
-        if is_long_frame(frame):
+        if frame[0] == START and is_long_frame(frame):
             return _parse_wired(frame, key)
         if link_crcs:
-            frame = strip_link_crcs(frame)[0]
+            frame = bytes(strip_link_crcs(frame)[0])
         return _parse_radio(frame, key)
     except WMBusError:
         raise

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import struct
 from enum import IntEnum, IntFlag
-from functools import lru_cache
 from typing import NamedTuple
 
 from construct import Bytes, Int8ul, Int16ul, Struct
@@ -134,18 +133,29 @@ class TransportLayer(NamedTuple):
 _MODE_7 = int(SecurityMode.AES_CBC_NO_IV)
 
 
-@lru_cache(maxsize=8192)
-def _short_header(ci: int, header: bytes) -> TransportLayer:
-    # Access number, status and configuration take few values fleet-wide: cached, a short header is free.
+# Access number, status and configuration take few values fleet-wide: short headers are kept by their
+# bytes (CI included), a bounded table that starts over when full, so that a short header is free.
+_SHORT_HEADERS_LIMIT = 8192
+_short_headers: dict[bytes, TransportLayer] = {}
+_NO_HEADERS = {ci: TransportLayer(ci, kind, compact) for ci, (kind, compact) in TPL_CIS.items()
+               if kind is HeaderKind.NONE}
+
+
+def _short_header(header: bytes) -> TransportLayer:
+    ci = header[0]
     kind, compact = TPL_CIS[ci]
-    acc, status, config = _SHORT.unpack_from(header)
-    config_ext = header[_SHORT.size] if len(header) > _SHORT.size else None
-    return TransportLayer(ci, kind, compact, acc, status, config, config_ext)
+    acc, status, config = _SHORT.unpack_from(header, 1)
+    config_ext = header[1 + _SHORT.size] if len(header) > 1 + _SHORT.size else None
+    tpl = TransportLayer(ci, kind, compact, acc, status, config, config_ext)
+    if len(_short_headers) >= _SHORT_HEADERS_LIMIT:
+        _short_headers.clear()
+    _short_headers[header] = tpl
+    return tpl
 
 
 def clear_caches() -> None:
     """Forget the short headers seen so far (benchmarks and tests)."""
-    _short_header.cache_clear()
+    _short_headers.clear()
 
 
 def parse_tpl(frame: bytes, offset: int) -> tuple[TransportLayer, int]:
@@ -153,8 +163,6 @@ def parse_tpl(frame: bytes, offset: int) -> tuple[TransportLayer, int]:
     ci = frame[offset]
     kind, compact = TPL_CIS[ci]
     pos = offset + 1
-    if kind is HeaderKind.NONE:
-        return TransportLayer(ci, kind, compact), pos
     if kind is HeaderKind.SHORT:
         end = pos + _SHORT.size
         if len(frame) < end:
@@ -163,7 +171,12 @@ def parse_tpl(frame: bytes, offset: int) -> tuple[TransportLayer, int]:
             if len(frame) <= end:
                 raise TruncatedError("frame ends before the configuration field extension", len(frame))
             end += 1
-        return _short_header(ci, bytes(frame[pos:end])), end
+        header = frame[offset:end]
+        if type(header) is not bytes:
+            header = bytes(header)  # a dictionary key
+        return _short_headers.get(header) or _short_header(header), end
+    if kind is HeaderKind.NONE:
+        return _NO_HEADERS[ci], pos
     end = pos + _LONG.size
     if len(frame) < end:
         raise TruncatedError("frame ends inside the TPL long header", len(frame))

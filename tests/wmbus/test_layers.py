@@ -10,6 +10,7 @@ from gateway.wmbus.ell import ELL_LAYOUTS, EllCi, parse_ell
 from gateway.wmbus.manufacturer import decode_manufacturer
 from gateway.wmbus.medium import medium_name
 from gateway.wmbus.tpl import LONG_HEADER, SHORT_HEADER, HeaderKind, parse_tpl, status_flags
+from gateway.wmbus.tpl import clear_caches as clear_tpl_caches
 from gateway.wmbus.wired import LONG_FRAME_HEAD, parse_long_frame
 from tests.vectors import Vector, all_vectors, radio_vectors
 
@@ -51,6 +52,21 @@ def test_ell_afl_tpl_layouts_agree(vector: Vector) -> None:
             assert tpl.meter_id == header.id[::-1].hex() and tpl.device_type == header.device_type
         assert (tpl.access_number, tpl.status) == (header.access_number, header.status)
         assert tpl.config == header.config
+
+
+def test_short_headers_from_the_table_are_the_headers_parsed() -> None:
+    # Short headers are kept by their bytes: one read from the table equals one parsed afresh.
+    frames = [v.telegram for v in radio_vectors() if len(v.telegram) > 15 and v.telegram[10] in (0x7A, 0x7B)]
+    clear_tpl_caches()
+    fresh = [parse_tpl(frame, 10) for frame in frames]
+    assert [parse_tpl(frame, 10) for frame in frames] == fresh
+    for frame, (tpl, end) in zip(frames, fresh, strict=True):
+        header = SHORT_HEADER.parse(frame[11:])
+        assert (tpl.ci, tpl.access_number, tpl.status, tpl.config) == (
+            frame[10], header.access_number, header.status, header.config
+        )
+        assert end == (16 if tpl.security_mode == 7 else 15)
+        assert tpl.config_ext == (frame[15] if tpl.security_mode == 7 else None)
 
 
 @pytest.mark.parametrize("vector", [v for v in all_vectors() if v.wired], ids=lambda v: v.name)

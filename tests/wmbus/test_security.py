@@ -61,6 +61,35 @@ def test_ctr_is_its_own_inverse_and_counts_blocks() -> None:
     assert security.ctr_crypt(KEY, counter, stream) == data
 
 
+@pytest.mark.parametrize("length", [1, 16, 17, 100, 255])
+@pytest.mark.parametrize("counter", [bytes(16), bytes(15) + b"\xf0", b"\xff" * 15 + b"\xf8", b"\xff" * 16])
+def test_ctr_counters_as_one_integer_match_block_by_block(counter: bytes, length: int) -> None:
+    # The counters of a payload are built at once (no block wraps round) or block by block (one does).
+    data = bytes((i * 13) & 0xFF for i in range(length))
+    start = int.from_bytes(counter, "big")
+    ecb = AES.new(KEY, AES.MODE_ECB)
+    stream = b"".join(
+        ecb.encrypt(((start + i) % (1 << 128)).to_bytes(16, "big")) for i in range((length + 15) // 16)
+    )
+    assert security.ctr_crypt(KEY, counter, data) == bytes(a ^ b for a, b in zip(data, stream, strict=False))
+
+
+@pytest.mark.parametrize("cached", [True, False])
+@pytest.mark.parametrize(("blocks", "tail"), [(0, b""), (0, b"\x01\x02"), (2, b""), (2, b"\x01" * 20)])
+def test_decrypt_mode5_is_cbc_decryption_of_the_blocks(blocks: int, tail: bytes, cached: bool) -> None:
+    iv = bytes(range(16, 32))
+    plain = b"\x2f\x2f" + bytes(range(30))
+    data = security.cbc_encrypt(KEY, iv, plain) + tail
+    found = security.decrypt_mode5(
+        KEY, iv, data, blocks=blocks, meter_id="12345678", offset=15, cached=cached
+    )
+    assert found == plain + tail
+    assert found == security.cbc_decrypt(KEY, iv, data[:32]) + tail
+    with pytest.raises(WrongKeyError) as caught:
+        security.decrypt_mode5(WRONG, iv, data, blocks=blocks, meter_id="12345678", offset=15, cached=cached)
+    assert caught.value.offset == 15
+
+
 @pytest.mark.parametrize("vector", _plain(5)[::3], ids=lambda v: v.name)
 def test_mode5_round_trip(vector: Vector) -> None:
     plain = parse_telegram(vector.telegram)

@@ -254,3 +254,33 @@ def test_caches_change_no_result() -> None:
         clear_caches()
         cold.append(_outcome(frame, key))
     assert cold == warm
+
+
+def test_identity_comes_from_the_layer_that_names_the_meter() -> None:
+    # The DLL's own fields serve when no TPL long header or ELL address names the meter (no second lookup).
+    checked = 0
+    for vector in all_vectors():
+        for key in (vector.key, None):
+            try:
+                telegram = parse_telegram(vector.telegram, key)
+            except WMBusError:
+                continue
+            identity = (telegram.meter_id, telegram.manufacturer, telegram.version, telegram.device_type,
+                        telegram.medium)
+            tpl, ell, link = telegram.tpl, telegram.ell, telegram.link
+            if tpl is not None and tpl.m_and_a is not None:
+                assert identity == (tpl.meter_id, tpl.manufacturer, tpl.version, tpl.device_type, tpl.medium)
+            elif ell is not None and ell.m_and_a is not None:
+                assert identity[:2] == (ell.meter_id, ell.manufacturer)
+                assert identity[2:] == (ell.m_and_a[6], ell.m_and_a[7], ell.medium)
+            else:
+                assert link is not None
+                assert identity == (link.meter_id, link.manufacturer, link.version, link.device_type,
+                                    link.medium)
+            checked += 1
+    assert checked > 400
+
+
+def test_bytes_after_the_l_field_change_nothing() -> None:
+    for vector in radio_vectors():
+        assert _outcome(vector.telegram + b"\x00\x7f", vector.key) == _outcome(vector.telegram, vector.key)
