@@ -335,14 +335,15 @@ def parse_telegram(data: bytes, key: KeySource = None, *, link_crcs: bool = Fals
 
 def clear_caches(*, per_meter_only: bool = False) -> None:
     """Forget what the core caches (benchmarks and tests). ``per_meter_only``: only what is kept per meter
-    (first blocks, identities, AES objects), as a fleet larger than those caches has it on every telegram;
-    else also what a fleet shares (short TPL headers, manufacturer codes, record layouts and shapes)."""
+    (first blocks, identities, long-header addresses, AES objects), as a fleet larger than those caches
+    has it on every telegram; else also what a fleet shares (short TPL headers, manufacturer codes, record
+    layouts and shapes)."""
     _identity.cache_clear()
     clear_dll_caches()
     security.clear_caches()
+    clear_tpl_caches(per_meter_only=per_meter_only)
     if not per_meter_only:
         decode_manufacturer.cache_clear()
-        clear_tpl_caches()
         clear_record_caches()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 from enum import IntEnum, IntFlag
+from functools import lru_cache
 from typing import NamedTuple
 
 from construct import Bytes, Int8ul, Int16ul, Struct
@@ -153,9 +154,23 @@ def _short_header(header: bytes) -> TransportLayer:
     return tpl
 
 
-def clear_caches() -> None:
-    """Forget the short headers seen so far (benchmarks and tests)."""
-    _short_headers.clear()
+@lru_cache(maxsize=1024)  # like the DLL's: recent meters only
+def _long_address(address: bytes) -> tuple[str, str, bytes]:
+    """(meter id, manufacturer, M and A as the DLL orders them) of a long header's id, M, version, type."""
+    return meter_id_from_bytes(address[:4]), decode_manufacturer(address[4] | address[5] << 8), (
+        address[4:6] + address[:4] + address[6:8]
+    )
+
+
+_new_tpl = tuple.__new__
+
+
+def clear_caches(*, per_meter_only: bool = False) -> None:
+    """Forget the long-header addresses (kept per meter) and, unless ``per_meter_only``, the short headers
+    seen so far (benchmarks and tests)."""
+    _long_address.cache_clear()
+    if not per_meter_only:
+        _short_headers.clear()
 
 
 def parse_tpl(frame: bytes, offset: int) -> tuple[TransportLayer, int]:
@@ -180,19 +195,15 @@ def parse_tpl(frame: bytes, offset: int) -> tuple[TransportLayer, int]:
     end = pos + _LONG.size
     if len(frame) < end:
         raise TruncatedError("frame ends inside the TPL long header", len(frame))
-    id_bytes, m_code, version, device_type, acc, status, config = _LONG.unpack_from(frame, pos)
+    _, _, version, device_type, acc, status, config = _LONG.unpack_from(frame, pos)
     config_ext = None
     if (config >> 8) & 0x1F == _MODE_7:
         if len(frame) <= end:
             raise TruncatedError("frame ends before the configuration field extension", len(frame))
         config_ext = frame[end]
         end += 1
-    tpl = TransportLayer(
-        ci, kind, compact, acc, status, config, config_ext,
-        meter_id_from_bytes(id_bytes),
-        decode_manufacturer(m_code),
-        version,
-        device_type,
-        bytes(frame[pos + 4 : pos + 6]) + id_bytes + bytes(frame[pos + 6 : pos + 8]),
-    )
-    return tpl, end
+    meter_id, manufacturer, m_and_a = _long_address(bytes(frame[pos : pos + 8]))
+    return _new_tpl(TransportLayer, (  # in field order
+        ci, kind, compact, acc, status, config, config_ext, meter_id, manufacturer, version, device_type,
+        m_and_a,
+    )), end

@@ -69,6 +69,20 @@ def test_short_headers_from_the_table_are_the_headers_parsed() -> None:
         assert tpl.config_ext == (frame[15] if tpl.security_mode == 7 else None)
 
 
+def test_long_headers_from_the_address_table_are_the_headers_parsed() -> None:
+    frames = [v.telegram for v in radio_vectors() if len(v.telegram) > 23 and v.telegram[10] in (0x72, 0x73)]
+    clear_tpl_caches()
+    fresh = [parse_tpl(frame, 10) for frame in frames]
+    assert [parse_tpl(frame, 10) for frame in frames] == fresh
+    for frame, (tpl, _) in zip(frames, fresh, strict=True):
+        header = LONG_HEADER.parse(frame[11:])
+        assert (tpl.meter_id, tpl.manufacturer, tpl.version, tpl.device_type) == (
+            header.id[::-1].hex(), decode_manufacturer(header.manufacturer), header.version,
+            header.device_type,
+        )
+        assert tpl.m_and_a == frame[15:17] + frame[11:15] + frame[17:19]
+
+
 @pytest.mark.parametrize("vector", [v for v in all_vectors() if v.wired], ids=lambda v: v.name)
 def test_wired_layout_agrees(vector: Vector) -> None:
     declared = LONG_FRAME_HEAD.parse(vector.telegram)
