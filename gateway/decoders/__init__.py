@@ -23,6 +23,7 @@ from gateway.decoders import (
     techem,
     zenner,
 )
+from gateway.decoders.base import clear_recipes
 from gateway.decoders.oms import GENERIC
 from gateway.decoders.plan import clear_plans
 from gateway.decoders.registry import DecoderRegistry, UnknownDecoderError
@@ -57,10 +58,11 @@ encrypt inside their own frames."""
 
 
 def clear_caches() -> None:
-    """Forget the decoders found per meter kind, the field plans per record layout and the status words'
-    meanings (benchmarks and tests)."""
+    """Forget the decoders found per meter kind, the field plans per record layout, the recipes per decoder
+    and payload structure and the status words' meanings (benchmarks and tests)."""
     REGISTRY.clear_cache()
     clear_plans()
+    clear_recipes()
     clear_meanings()
 
 

@@ -9,14 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from operator import attrgetter
+from typing import NamedTuple
 
 from gateway.decoders.compact import expand_compact, learn_layout
 from gateway.decoders.draft import ReadingDraft
 from gateway.decoders.fields import Direction, Field
-from gateway.decoders.plan import Records, plan_for, record_value
+from gateway.decoders.plan import PLAN_LIMIT, Records, plan_for, record_value
 from gateway.decoders.status import FlagTable, apply_tpl_status, word_of
 from gateway.wmbus.errors import WMBusError
-from gateway.wmbus.records import Function
+from gateway.wmbus.records import Function, RecordSet
 from gateway.wmbus.telegram import Telegram
 
 ProprietaryPart = Callable[[Telegram, ReadingDraft], None]
@@ -28,6 +29,24 @@ MANUFACTURER_CIS = frozenset(range(0xA0, 0xB8))
 _COMPACT_SENDERS: set[tuple[str, int, int]] = set()
 _COMPACT_SENDERS_LIMIT = 4096
 _kind_of = attrgetter("manufacturer", "version", "device_type")
+
+
+class _Recipe(NamedTuple):
+    """What decoding one payload structure with one decoder takes, found once (see MeterDecoder.decode)."""
+
+    decoder: MeterDecoder  # kept so that its id stays its own while cached
+    fill: Callable[[Records, ReadingDraft], None] | None  # the plan's, None without rows
+    offer_set_days: Callable[[Records, ReadingDraft], None] | None
+    error_flags_at: int  # -1: no error-flags record, or the decoder gives them no meaning
+
+
+# (id of the decoder, a RecordSet's structure) -> recipe: one lookup a telegram for the plan and the steps.
+_recipes: dict[tuple[int, int], _Recipe] = {}
+
+
+def clear_recipes() -> None:
+    """Forget the recipes kept per decoder and payload structure (benchmarks and tests)."""
+    _recipes.clear()
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +127,26 @@ class MeterDecoder:
             return ()
         return expanded
 
+    def recipe(self, records: Records) -> _Recipe:
+        """The steps decoding ``records`` takes: the table compiled for their layout (the same as
+        apply_fields and offer_set_days), which set days to offer, where the error flags are."""
+        plan = plan_for(records, self.fields)
+        offer = None
+        if self.set_days and plan.set_days:
+            # Nothing but the plan offers set days and the lowest storage wins: only its candidate counts.
+            lowest_wins = self.proprietary is None and self.target_storage is None and not self.latest_set_day
+            offer = plan.offer_lowest_set_day if lowest_wins else plan.offer_set_days
+        error_flags_at = plan.error_flags_at if self.error_flags is not None else -1
+        return _Recipe(self, plan.fill if plan.rows else None, offer, error_flags_at)
+
     def decode(self, telegram: Telegram, draft: ReadingDraft) -> None:
         """Fill ``draft`` from the telegram: standard records first, then the proprietary part."""
-        records: Records = self.records_of(telegram, draft)
+        tpl = telegram.tpl
+        records: Records
+        if tpl is not None and not tpl.compact and _kind_of(telegram) not in _COMPACT_SENDERS:
+            records = telegram.record_set  # records_of's common case, without its call
+        else:
+            records = self.records_of(telegram, draft)
         if self.records_valid is not None and not self.records_valid(telegram):
             records = ()
         proprietary = self.proprietary
@@ -118,19 +154,28 @@ class MeterDecoder:
             draft.records = records  # a RecordSet stays unbuilt unless the part iterates it
         draft.latest_set_day = self.latest_set_day
         draft.target_storage = self.target_storage
-        # The table compiled for this record layout: the same as apply_fields and offer_set_days.
-        plan = plan_for(records, self.fields)
-        if plan.rows:
-            plan.fill(records, draft)
-        if self.set_days and plan.set_days:
-            plan.offer_set_days(records, draft)
+        structure = records.structure if type(records) is RecordSet else None
+        if structure is None:
+            recipe = self.recipe(records)
+        else:
+            recipe = _recipes.get((id(self), structure))  # type: ignore[assignment]
+            if recipe is None or recipe.decoder is not self:
+                recipe = self.recipe(records)
+                if len(_recipes) >= PLAN_LIMIT:
+                    _recipes.clear()
+                _recipes[(id(self), structure)] = recipe
+        _, fill, offer_set_days, error_flags_at = recipe
+        if fill is not None:
+            fill(records, draft)
+        if offer_set_days is not None:
+            offer_set_days(records, draft)
         status = telegram.status
         if status is not None:
             apply_tpl_status(status, draft, self.tpl_bits)
-        if self.error_flags is not None and plan.error_flags_at >= 0:
-            word = word_of(record_value(records, plan.error_flags_at))
+        if error_flags_at >= 0:
+            word = word_of(record_value(records, error_flags_at))
             if word is not None:
-                self.error_flags.apply(word, draft)
+                self.error_flags.apply(word, draft)  # type: ignore[union-attr]  # see recipe
         if proprietary is not None:
             try:
                 proprietary(telegram, draft)

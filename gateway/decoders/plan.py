@@ -39,13 +39,17 @@ PLAN_LIMIT = 1024  # (table, layout) pairs; a fleet uses a few hundred layouts, 
 Records = Sequence[DataRecord]  # a tuple of records or a RecordSet (its values are decoded one by one)
 _NUMBER, _DATETIME, _EXTRA = range(3)  # where a row's value goes
 _POINTS = (date, time)  # datetime is a date
+# Values of these exact types come only from data types that never hold a point in time: in a RecordSet of
+# a cached structure (DIF data field and VIF fixed), such a record is never a date or time in any payload.
+_NEVER_POINTS = frozenset((int, float, str, bytes, type(None)))
 # A SetDayValue from a (storage, volume, date) tuple in one C call; SetDayValue(...) runs a Python __new__.
 _set_day = partial(tuple.__new__, SetDayValue)
 
 
 class _RowPlan(NamedTuple):
+    sole: int  # the one record of a row that takes the first match and matches one record, else -1
     indices: tuple[int, ...]  # the records the row matches structurally, in record order
-    skip_points: bool  # a date- or time-valued record does not count (the row is not a time quantity)
+    skip_points: bool  # a date- or time-valued record does not count (not a time row, and one may come)
     occurrence: int
     name: str
     convert: Callable[[object], JsonScalar | datetime | date] | None
@@ -61,33 +65,35 @@ class FieldPlan(NamedTuple):
     set_days: tuple[tuple[int, int, int], ...]
     one_volume_per_storage: bool  # else the first volume of a storage that is not a date wins at run time
     error_flags_at: int  # the first storage-0 error-flags record, -1 if none
+    # set_days by storage, lowest first, with whether the volume may be a date; () unless one per storage
+    by_storage: tuple[tuple[int, int, int, bool], ...]
 
     def fill(self, records: Records, draft: ReadingDraft) -> None:
         """What :func:`~gateway.decoders.fields.apply_fields` does, visiting only the matching records."""
         value_of = records.value if type(records) is RecordSet else _value_reader(records)
         extra = draft.extra
         points = _POINTS
-        for indices, skip_points, occurrence, name, convert, target in self.rows:
-            seen = 0
-            for index in indices:
+        for index, indices, skip_points, occurrence, name, convert, target in self.rows:
+            if index >= 0:  # the common row: one candidate, the first match wanted
                 raw = value_of(index)
                 if skip_points and isinstance(raw, points):
-                    continue  # a "date of ..." VIFE turned this register into a point in time
-                if seen < occurrence:
-                    seen += 1
                     continue
-                value: Any = raw if convert is None else convert(raw)
-                kind = type(value)  # the usual int, float or str skip as_number's and json_scalar's checks
-                if target == _NUMBER:
-                    if getattr(draft, name) is None:
-                        number = float(value) if kind is float or kind is int else as_number(value)
-                        setattr(draft, name, number)
-                elif target == _DATETIME:
-                    if draft.meter_datetime is None:
-                        draft.meter_datetime = as_datetime(value)
-                elif name not in extra and value is not None:
-                    extra[name] = value if kind is float or kind is int or kind is str else json_scalar(value)
-                break
+            else:
+                found = _row_value(value_of, indices, skip_points, occurrence)
+                if found is _NO_VALUE:
+                    continue
+                raw = found
+            value: Any = raw if convert is None else convert(raw)
+            kind = type(value)  # the usual int, float or str skip as_number's and json_scalar's checks
+            if target == _NUMBER:
+                if getattr(draft, name) is None:
+                    number = float(value) if kind is float or kind is int else as_number(value)
+                    setattr(draft, name, number)
+            elif target == _DATETIME:
+                if draft.meter_datetime is None:
+                    draft.meter_datetime = as_datetime(value)
+            elif name not in extra and value is not None:
+                extra[name] = value if kind is float or kind is int or kind is str else json_scalar(value)
 
     def offer_set_days(self, records: Records, draft: ReadingDraft) -> None:
         """What :func:`~gateway.decoders.fields.offer_set_days` does, visiting only the candidates."""
@@ -105,6 +111,41 @@ class FieldPlan(NamedTuple):
             at = None if date_at < 0 else as_date(value_of(date_at))
             offered.append(_set_day((storage, as_number(value), at)))  # draft.offer_set_day, inlined
 
+    def offer_lowest_set_day(self, records: Records, draft: ReadingDraft) -> None:
+        """The one candidate :meth:`offer_set_days` offers that the lowest-storage rule can choose (a draft
+        that nothing else offers set days to, no target storage, not the latest set day): the same Reading.
+        A plan with a storage twice offers every candidate."""
+        if not self.by_storage:
+            self.offer_set_days(records, draft)
+            return
+        value_of = records.value if type(records) is RecordSet else _value_reader(records)
+        for storage, volume_at, date_at, may_be_date in self.by_storage:
+            value = value_of(volume_at)
+            if may_be_date and isinstance(value, date):
+                continue  # offer_set_days passes it over: the next lowest storage
+            at = None if date_at < 0 else as_date(value_of(date_at))
+            draft.set_days.append(_set_day((storage, as_number(value), at)))
+            return
+
+
+_NO_VALUE: Any = object()
+
+
+def _row_value(
+    value_of: Callable[[int], RecordValue], indices: tuple[int, ...], skip_points: bool, occurrence: int
+) -> RecordValue:
+    """The value of a row's ``occurrence``-th candidate that is not a point in time, else _NO_VALUE."""
+    seen = 0
+    for index in indices:
+        raw = value_of(index)
+        if skip_points and isinstance(raw, _POINTS):
+            continue  # a "date of ..." VIFE turned this register into a point in time
+        if seen < occurrence:
+            seen += 1
+            continue
+        return raw
+    return _NO_VALUE  # type: ignore[no-any-return]
+
 
 def record_value(records: Records, index: int) -> RecordValue:
     """``records[index].value``; a RecordSet decodes that value alone."""
@@ -118,6 +159,12 @@ def _value_reader(records: Records) -> Callable[[int], RecordValue]:
 
 
 def _compile(records: Records, table: tuple[Field, ...]) -> FieldPlan:
+    # Only a RecordSet of a cached structure fixes its records' data types: a tuple of records may be any.
+    typed = type(records) is RecordSet and records.structure is not None
+
+    def may_be_point(index: int) -> bool:
+        return not typed or type(records[index].value) not in _NEVER_POINTS
+
     rows: list[_RowPlan] = []
     for quantity, group in rows_by_quantity(table).items():
         for row in group:
@@ -134,8 +181,9 @@ def _compile(records: Records, table: tuple[Field, ...]) -> FieldPlan:
                 target = _NUMBER
             else:
                 target = _EXTRA
-            skip_points = row.quantity not in TIME_QUANTITIES
-            rows.append(_RowPlan(indices, skip_points, row.occurrence, row.name, row.convert, target))
+            skip_points = row.quantity not in TIME_QUANTITIES and any(map(may_be_point, indices))
+            index = indices[0] if len(indices) == 1 and row.occurrence == 0 else -1
+            rows.append(_RowPlan(index, indices, skip_points, row.occurrence, row.name, row.convert, target))
     volumes: list[tuple[int, int]] = []
     dates: dict[int, int] = {}  # storage -> its first date: offer_set_days takes it whatever its value
     error_flags_at = -1
@@ -152,7 +200,10 @@ def _compile(records: Records, table: tuple[Field, ...]) -> FieldPlan:
             dates.setdefault(storage, index)
     set_days = tuple((storage, index, dates.get(storage, -1)) for storage, index in volumes)
     one_volume_per_storage = len({storage for storage, _ in volumes}) == len(volumes)
-    return FieldPlan(table, tuple(rows), set_days, one_volume_per_storage, error_flags_at)
+    by_storage = tuple(
+        (storage, index, date_at, may_be_point(index)) for storage, index, date_at in sorted(set_days)
+    ) if one_volume_per_storage else ()
+    return FieldPlan(table, tuple(rows), set_days, one_volume_per_storage, error_flags_at, by_storage)
 
 
 _plans: dict[tuple[object, ...], FieldPlan] = {}

@@ -23,8 +23,9 @@ from gateway.decoders.draft import ReadingDraft, SetDayValue
 from gateway.decoders.fields import Direction, Field, apply_fields, offer_set_days
 from gateway.decoders.plan import plan_for
 from gateway.reading import Alarm, Reading
+from gateway.wmbus import records as records_module
 from gateway.wmbus.errors import WMBusError
-from gateway.wmbus.records import DataRecord, parse_records
+from gateway.wmbus.records import DataRecord, RecordSet, parse_record_set, parse_records
 from gateway.wmbus.telegram import Telegram, parse_telegram
 from tests.vectors import all_vectors
 
@@ -45,6 +46,9 @@ class _PlainPlan:
 
     def offer_set_days(self, records: tuple[DataRecord, ...], draft: ReadingDraft) -> None:
         offer_set_days(records, draft)
+
+    # The reference offers every candidate; the fast path offers the lowest only where that one is chosen.
+    offer_lowest_set_day = offer_set_days
 
 
 def _plain_plan(records: tuple[DataRecord, ...], table: tuple[Field, ...]) -> _PlainPlan:
@@ -194,3 +198,78 @@ def test_set_days_are_offered_in_the_same_order_when_a_storage_repeats() -> None
         assert [item.storage for item in plain.set_days] == storages
         assert planned.set_days == plain.set_days
         assert all(type(item) is SetDayValue for item in planned.set_days)
+
+
+def _headers(record_set: RecordSet) -> list[tuple[object, ...]] | None:
+    if record_set.error is not None:
+        return None
+    return [(r.offset, len(r.raw), r.dif, r.difes, r.vif, r.vifes, r.unit, r.modifiers) for r in record_set]
+
+
+def _same_structure_other_values(telegram: Telegram, rng: random.Random) -> Iterator[Telegram]:
+    """The telegram with its values replaced (random, all 0x00, all 0xFF: invalid dates and BCD), as one
+    payload structure: the bytes changed are those whose change leaves every record header as it was."""
+    payload, offset = telegram.payload, telegram.payload_offset
+    headers = _headers(telegram.record_set)
+    positions = [
+        at for at in range(len(payload))
+        if _headers(parse_record_set(payload[:at] + bytes((payload[at] ^ 0xFF,)) + payload[at + 1 :], offset))
+        == headers
+    ]
+    records_module.clear_caches()  # the shapes of the trials above are forgotten: the original's is first
+    original = parse_record_set(payload, offset)
+    yield telegram._replace(record_set=original)
+    for fill in (None, 0x00, 0xFF, None):
+        changed = bytearray(payload)
+        for at in positions:
+            changed[at] = rng.randrange(256) if fill is None else fill
+        record_set = parse_record_set(bytes(changed), offset)
+        assert record_set.structure == original.structure is not None
+        yield telegram._replace(payload=bytes(changed), record_set=record_set)
+
+
+def test_a_recipe_kept_for_a_structure_reads_its_other_values_as_row_by_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The fast path decides per structure which records can never be a point in time and which set day can
+    # be chosen: other values of that structure (invalid dates, BCD error codes included) must agree.
+    rng = random.Random(23)
+    names = [None, "oms", *decoder_names()[::5]]
+    checked = 0
+    for telegram, key in _telegrams():
+        if telegram.record_set.structure is None or not telegram.record_set:
+            continue
+        original, *others = _same_structure_other_values(telegram, rng)
+        for other in others:
+            for name in names:
+                clear_caches()
+                decode_reading(original, RECEIVED_AT, name, key=key)  # the recipe learnt from the original
+                fast = decode_reading(other, RECEIVED_AT, name, key=key)
+                with monkeypatch.context() as patch:
+                    patch.setattr(base, "plan_for", _plain_plan)
+                    clear_caches()
+                    plain = decode_reading(other, RECEIVED_AT, name, key=key)
+                assert fast == plain, (name, telegram.raw.hex(), other.payload.hex())
+                checked += 1
+    assert checked > 1000
+
+
+def test_the_lowest_set_day_alone_gives_the_reading_of_every_set_day() -> None:
+    # Volumes of storage 2 and 1 (out of order), their dates; the storage-1 volume also as a date (passed
+    # over for storage 2), and a storage repeated (every candidate offered, the rule chooses at freeze).
+    parsed = parse_records(bytes.fromhex("8C0113" "22222222" "4C13" "11111111" "426C" "7F2C" "82016C" "9F2C"))
+    dated = parsed[1]._replace(value=date(2020, 1, 1))
+    for records, chosen in (
+        (parsed, 1),
+        ((parsed[0], dated, parsed[2], parsed[3]), 2),
+        ((parsed[0], parsed[1], parsed[1]._replace(value=3.0), parsed[2], parsed[3]), 1),
+    ):
+        lowest, every = (ReadingDraft("m", "MAN", "dec", "water", RECEIVED_AT) for _ in range(2))
+        plan = plan_for(records, STANDARD_FIELDS)
+        plan.offer_lowest_set_day(records, lowest)
+        plan.offer_set_days(records, every)
+        assert len(lowest.set_days) == (1 if plan.one_volume_per_storage else len(every.set_days))
+        reading = lowest.freeze()
+        assert reading == every.freeze()
+        assert reading.target_m3 == pytest.approx(11111.111 if chosen == 1 else 22222.222)
+        assert reading.target_date == (parsed[2] if chosen == 1 else parsed[3]).value
