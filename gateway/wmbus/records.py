@@ -123,10 +123,25 @@ class DataRecord(NamedTuple):
 class PartialRecordError(RecordError):
     """A RecordError that also carries the complete records before the broken one."""
 
+    _source: tuple[bytes, int, tuple[_Entry, ...]]  # what the parser builds ``records`` from, if it made this
+
     def __init__(self, reason: str, offset: int, records: tuple[DataRecord, ...], record_offset: int) -> None:
         super().__init__(reason, offset)
-        self.records = records
+        self._records: tuple[DataRecord, ...] | None = records
         self.record_offset = record_offset  # where the broken record starts (base_offset applied)
+
+    @property
+    def records(self) -> tuple[DataRecord, ...]:
+        """The complete records before the broken one (built on first access when the parser made this)."""
+        records = self._records
+        if records is None:
+            payload, base_offset, entries = self._source
+            records = self._records = _build(payload, base_offset, entries, None)
+        return records
+
+    @records.setter
+    def records(self, records: tuple[DataRecord, ...]) -> None:
+        self._records = records
 
 
 # Data field (DIF bits 0-3) -> byte length; -1 variable length (LVAR), -2 special function.
@@ -336,10 +351,12 @@ _Entry = tuple[Any, ...]
 
 
 class _Shape(NamedTuple):
-    """The structure of a whole payload: every byte but the data bytes, and where the records lie.
+    """The structure of a whole payload: every byte the walk read but the data bytes, and where the records
+    lie (and why the walk stopped, if a record broke it).
 
     A payload of the same length whose non-data bytes (DIFs, DIFEs, VIFs, VIFEs, plain-text units, LVAR
-    bytes, fillers) are the same parses along the same path: only its values need decoding.
+    bytes, fillers) are the same parses along the same path: only its values need decoding. The walk reads
+    no data byte, and none after a broken record's header: those are 0x00 in the mask too.
     """
 
     mask: int  # the payload as a big-endian integer, 0xFF on the structural bytes, 0x00 on the data
@@ -347,11 +364,13 @@ class _Shape(NamedTuple):
     entries: tuple[_Entry, ...]
     manufacturer_at: int | None  # where DIF 0x0F/0x1F starts the manufacturer's data, if it does
     serial: int  # this shape's number, never reused (RecordSet.structure)
+    broken: _Break | None  # why the walk stopped before the end, None: every record is complete
 
 
-# Meters of one model send the same structure every time with new values: the shapes of payloads that
-# parsed completely are kept, a few per payload length and a bounded number in all (random input cannot
-# grow it), so that the cost of a telegram depends on how many structures a fleet uses, not on its size.
+# Meters of one model send the same structure every time with new values: the shapes of payloads are kept
+# (those with a broken tail too: some meters append bytes that no record describes), a few per payload
+# length and a bounded number in all (random input cannot grow it), so that the cost of a telegram depends
+# on how many structures a fleet uses, not on its size.
 _SHAPES_PER_LENGTH = 16
 _SHAPE_LIMIT = 256  # ~1.4 KB each
 _shapes: dict[int, list[_Shape]] = {}
@@ -367,18 +386,19 @@ def clear_caches() -> None:
     _shape_count = 0
 
 
-def _remember(payload: bytes, entries: tuple[_Entry, ...], manufacturer_at: int | None) -> int:
-    """Keep the structure of a payload that parsed completely; return its serial number."""
+def _remember(
+    payload: bytes, entries: tuple[_Entry, ...], manufacturer_at: int | None, broken: _Break | None, read: int
+) -> int:
+    """Keep the structure of a payload whose walk read its first ``read`` bytes; return its serial number."""
     global _shape_count
-    mask = bytearray(b"\xff") * len(payload)
+    mask = bytearray(b"\xff") * read + bytes(len(payload) - read)
     for entry in entries:
         data_at, end = entry[1], entry[2]
         mask[data_at:end] = bytes(end - data_at)
-    if manufacturer_at is not None:
-        mask[manufacturer_at + 1 :] = bytes(len(payload) - manufacturer_at - 1)
     mask_value = int.from_bytes(mask, "big")
     serial = next(_serials)
-    shape = _Shape(mask_value, int.from_bytes(payload, "big") & mask_value, entries, manufacturer_at, serial)
+    pattern = int.from_bytes(payload, "big") & mask_value
+    shape = _Shape(mask_value, pattern, entries, manufacturer_at, serial, broken)
     if _shape_count >= _SHAPE_LIMIT:
         _shapes.clear()
         _shape_count = 0
@@ -391,86 +411,88 @@ def _remember(payload: bytes, entries: tuple[_Entry, ...], manufacturer_at: int 
     return serial
 
 
-def _scan(payload: bytes, base_offset: int) -> tuple[list[_Entry], int | None, RecordError | None, int]:
-    """Walk the record structure: the entries, where manufacturer data starts, and the error that stopped
-    the walk (if one did) with the offset of the record it broke."""
+# Why a walk stopped before the payload's end: (reason, offset of the fault, start of the broken record),
+# offsets within the payload (the caller adds its base offset).
+_Break = tuple[str, int, int]
+
+
+def _scan(payload: bytes) -> tuple[list[_Entry], int | None, _Break | None, int]:
+    """Walk the record structure: the entries, where manufacturer data starts, why the walk stopped early
+    (None: it did not), and how many leading bytes the walk read (the rest are data it never looked at)."""
     entries: list[_Entry] = []
     append = entries.append
     layouts = _LAYOUTS
     end = len(payload)
     pos = 0
-    start = 0
-    try:
-        while pos < end:
-            start = pos
-            dif = payload[pos]
-            if dif & 0x0F == 0x0F:
-                if dif == 0x2F:  # idle filler
-                    pos += 1
-                    continue
-                if dif == 0x0F or dif == 0x1F:  # noqa: PLR1714 (faster than a set on this path)
-                    return entries, start, None, start
-                raise RecordError(f"reserved special function DIF 0x{dif:02X}", base_offset + start)
-            pos += 1
-            if dif & 0x80:
-                count = 0
-                while True:
-                    if pos >= end:
-                        raise RecordError("record ends inside its DIFEs", base_offset + pos)
-                    if count == MAX_EXTENSIONS:
-                        raise RecordError("more than 10 DIFEs", base_offset + pos)
-                    count += 1
-                    pos += 1
-                    if not payload[pos - 1] & 0x80:
-                        break
-            if pos >= end:
-                raise RecordError("record ends before its VIF", base_offset + pos)
-            vif = payload[pos]
-            pos += 1
-            if vif & 0x80:
-                count = 0
-                while True:
-                    if pos >= end:
-                        raise RecordError("record ends inside its VIFEs", base_offset + pos)
-                    if count == MAX_EXTENSIONS:
-                        raise RecordError("more than 10 VIFEs", base_offset + pos)
-                    count += 1
-                    pos += 1
-                    if not payload[pos - 1] & 0x80:
-                        break
-            if vif & 0x7F == 0x7C:  # plain-text VIF
-                if pos >= end:
-                    raise RecordError("record ends before its plain-text VIF", base_offset + pos)
-                pos += 1 + payload[pos]
-                if pos > end:
-                    raise RecordError("record ends inside its plain-text VIF", base_offset + end)
-            header = payload[start:pos]
-            layout = layouts.get(header)
-            if layout is None:
-                layout = _layout(header)
-                if len(layouts) >= _LAYOUT_LIMIT:
-                    layouts.clear()
-                layouts[header] = layout
-            size = layout.size
-            lvar = 0
-            if size < 0:
-                if pos >= end:
-                    raise RecordError("record ends before its LVAR byte", base_offset + pos)
-                lvar = payload[pos]
+    while pos < end:
+        start = pos
+        dif = payload[pos]
+        if dif & 0x0F == 0x0F:
+            if dif == 0x2F:  # idle filler
                 pos += 1
-                announced = dt.lvar_length(lvar)
-                if announced is None:
-                    raise RecordError(f"reserved LVAR 0x{lvar:02X}", base_offset + pos - 1)
-                size = announced
-            data_at = pos
-            pos += size
-            if pos > end:
-                left = end - data_at
-                raise RecordError(f"record needs {size} data bytes, {left} left", base_offset + data_at)
-            append((start, data_at, pos, lvar, *layout))
-    except RecordError as error:
-        return entries, None, error, start
-    return entries, None, None, start
+                continue
+            if dif == 0x0F or dif == 0x1F:  # noqa: PLR1714 (faster than a set on this path)
+                return entries, start, None, start + 1
+            return entries, None, (f"reserved special function DIF 0x{dif:02X}", start, start), start + 1
+        pos += 1
+        if dif & 0x80:
+            count = 0
+            while True:
+                if pos >= end:
+                    return entries, None, ("record ends inside its DIFEs", pos, start), end
+                if count == MAX_EXTENSIONS:
+                    return entries, None, ("more than 10 DIFEs", pos, start), pos
+                count += 1
+                pos += 1
+                if not payload[pos - 1] & 0x80:
+                    break
+        if pos >= end:
+            return entries, None, ("record ends before its VIF", pos, start), end
+        vif = payload[pos]
+        pos += 1
+        if vif & 0x80:
+            count = 0
+            while True:
+                if pos >= end:
+                    return entries, None, ("record ends inside its VIFEs", pos, start), end
+                if count == MAX_EXTENSIONS:
+                    return entries, None, ("more than 10 VIFEs", pos, start), pos
+                count += 1
+                pos += 1
+                if not payload[pos - 1] & 0x80:
+                    break
+        if vif & 0x7F == 0x7C:  # plain-text VIF
+            if pos >= end:
+                return entries, None, ("record ends before its plain-text VIF", pos, start), end
+            length_at = pos
+            pos += 1 + payload[pos]
+            if pos > end:  # the text itself is never read: only its length byte
+                return entries, None, ("record ends inside its plain-text VIF", end, start), length_at + 1
+        header = payload[start:pos]
+        layout = layouts.get(header)
+        if layout is None:
+            layout = _layout(header)
+            if len(layouts) >= _LAYOUT_LIMIT:
+                layouts.clear()
+            layouts[header] = layout
+        size = layout.size
+        lvar = 0
+        if size < 0:
+            if pos >= end:
+                return entries, None, ("record ends before its LVAR byte", pos, start), end
+            lvar = payload[pos]
+            pos += 1
+            announced = dt.lvar_length(lvar)
+            if announced is None:
+                return entries, None, (f"reserved LVAR 0x{lvar:02X}", pos - 1, start), pos
+            size = announced
+        data_at = pos
+        pos += size
+        if pos > end:  # depends on the header, the LVAR byte and the length alone, not on the data
+            left = end - data_at
+            return entries, None, (f"record needs {size} data bytes, {left} left", data_at, start), data_at
+        append((start, data_at, pos, lvar, *layout))
+    return entries, None, None, end
 
 
 def _build(
@@ -561,7 +583,11 @@ class RecordSet(Sequence[DataRecord]):
         """Every record, built on first access."""
         built = self._built
         if built is None:
-            built = _build(self._payload, self._base_offset, self._entries, self._manufacturer_at)
+            error = self.error
+            if error is None:
+                built = _build(self._payload, self._base_offset, self._entries, self._manufacturer_at)
+            else:
+                built = error.records  # the same tuple, built once for both
             self._built = built
         return built
 
@@ -642,10 +668,10 @@ class RecordSet(Sequence[DataRecord]):
 
 
 def _parse_structure(
-    payload: bytes, base_offset: int
-) -> tuple[tuple[_Entry, ...], int | None, int | None, PartialRecordError | None]:
-    """(entries, where manufacturer data starts, the cached shape's serial or None, the error of a broken
-    record or None) of ``payload``; only the error's ``records`` are built."""
+    payload: bytes,
+) -> tuple[tuple[_Entry, ...], int | None, int, _Break | None]:
+    """(entries, where manufacturer data starts, the cached shape's serial, why a broken record stopped the
+    walk or None) of ``payload``: from its cached shape, or walked once and its shape kept."""
     shapes = _shapes.get(len(payload))
     if shapes is not None:
         whole = int.from_bytes(payload, "big")
@@ -654,15 +680,21 @@ def _parse_structure(
                 if shape is not shapes[0]:  # the most used first: lengths of encrypted payloads are shared
                     index = shapes.index(shape)
                     shapes[0], shapes[index] = shape, shapes[0]
-                return shape[2], shape[3], shape[4], None  # entries, manufacturer_at, serial
-    found, manufacturer_at, error, start = _scan(payload, base_offset)
+                return shape[2], shape[3], shape[4], shape[5]  # entries, manufacturer_at, serial, broken
+    found, manufacturer_at, broken, read = _scan(payload)
     entries = tuple(found)
-    if error is not None:
-        records = _build(payload, base_offset, entries, manufacturer_at)
-        offset = base_offset + start if error.offset is None else error.offset
-        partial = PartialRecordError(error.reason, offset, records, base_offset + start)
-        return entries, manufacturer_at, None, partial
-    return entries, manufacturer_at, _remember(payload, entries, manufacturer_at), None
+    return entries, manufacturer_at, _remember(payload, entries, manufacturer_at, broken, read), broken
+
+
+def _partial(
+    payload: bytes, base_offset: int, entries: tuple[_Entry, ...], broken: _Break
+) -> PartialRecordError:
+    """The error of a broken record; its records (those of ``entries``) are built when first read."""
+    reason, offset, start = broken
+    error = PartialRecordError(reason, base_offset + offset, (), base_offset + start)
+    error._records = None
+    error._source = (payload, base_offset, entries)
+    return error
 
 
 _new_set = object.__new__
@@ -673,7 +705,7 @@ def parse_record_set(payload: bytes, base_offset: int = 0) -> RecordSet:
     set and is its ``error`` (a ``PartialRecordError``, as :func:`parse_records` raises it)."""
     if type(payload) is not bytes:
         payload = bytes(payload)  # headers are dictionary keys, records keep immutable bytes
-    entries, manufacturer_at, structure, error = _parse_structure(payload, base_offset)
+    entries, manufacturer_at, structure, broken = _parse_structure(payload)
     # RecordSet.__init__'s work without the call through type(): once a telegram
     found = _new_set(RecordSet)
     found._payload = payload
@@ -681,8 +713,8 @@ def parse_record_set(payload: bytes, base_offset: int = 0) -> RecordSet:
     found._entries = entries
     found._manufacturer_at = manufacturer_at
     found.structure = structure
-    found.error = error
-    found._built = None if error is None else error.records  # built already: the same tuple
+    found.error = None if broken is None else _partial(payload, base_offset, entries, broken)
+    found._built = None
     return found
 
 
@@ -693,7 +725,7 @@ def parse_records(payload: bytes, base_offset: int = 0) -> tuple[DataRecord, ...
     """
     if type(payload) is not bytes:
         payload = bytes(payload)  # headers are dictionary keys, records keep immutable bytes
-    entries, manufacturer_at, _, error = _parse_structure(payload, base_offset)
-    if error is not None:
-        raise error
+    entries, manufacturer_at, _, broken = _parse_structure(payload)
+    if broken is not None:
+        raise _partial(payload, base_offset, entries, broken)
     return _build(payload, base_offset, entries, manufacturer_at)

@@ -25,7 +25,7 @@ from gateway.decoders.plan import plan_for
 from gateway.reading import Alarm, Reading
 from gateway.wmbus import records as records_module
 from gateway.wmbus.errors import WMBusError
-from gateway.wmbus.records import DataRecord, RecordSet, parse_record_set, parse_records
+from gateway.wmbus.records import DataRecord, parse_record_set, parse_records
 from gateway.wmbus.telegram import Telegram, parse_telegram
 from tests.vectors import all_vectors
 
@@ -200,20 +200,27 @@ def test_set_days_are_offered_in_the_same_order_when_a_storage_repeats() -> None
         assert all(type(item) is SetDayValue for item in planned.set_days)
 
 
-def _headers(record_set: RecordSet) -> list[tuple[object, ...]] | None:
-    if record_set.error is not None:
-        return None
-    return [(r.offset, len(r.raw), r.dif, r.difes, r.vif, r.vifes, r.unit, r.modifiers) for r in record_set]
+def _headers(payload: bytes, offset: int) -> list[tuple[object, ...]]:
+    found = parse_record_set(payload, offset)
+    headers: list[tuple[object, ...]] = [
+        (r.offset, len(r.raw), r.dif, r.difes, r.vif, r.vifes, r.unit, r.modifiers) for r in found
+    ]
+    error = found.error
+    if error is not None:  # a broken tail is part of the structure: the broken record's bytes up to the fault
+        assert error.offset is not None
+        read = payload[error.record_offset - offset : error.offset - offset + 1]
+        headers.append((error.reason, error.offset, error.record_offset, read))
+    return headers
 
 
 def _same_structure_other_values(telegram: Telegram, rng: random.Random) -> Iterator[Telegram]:
     """The telegram with its values replaced (random, all 0x00, all 0xFF: invalid dates and BCD), as one
     payload structure: the bytes changed are those whose change leaves every record header as it was."""
     payload, offset = telegram.payload, telegram.payload_offset
-    headers = _headers(telegram.record_set)
+    headers = _headers(payload, offset)
     positions = [
         at for at in range(len(payload))
-        if _headers(parse_record_set(payload[:at] + bytes((payload[at] ^ 0xFF,)) + payload[at + 1 :], offset))
+        if _headers(payload[:at] + bytes((payload[at] ^ 0xFF,)) + payload[at + 1 :], offset)
         == headers
     ]
     records_module.clear_caches()  # the shapes of the trials above are forgotten: the original's is first

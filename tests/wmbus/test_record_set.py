@@ -3,6 +3,10 @@ parse_records in every case (complete, broken tail, cached shape or not)."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -70,10 +74,148 @@ def test_a_structure_is_shared_by_one_cached_shape_and_never_reused() -> None:
     same = parse_record_set(bytes.fromhex("2F2F" "0413" "02000000" "426C" "9F2C"))
     other = parse_record_set(bytes.fromhex("2F2F" "0414" "01000000" "426C" "BF2C"))
     broken = parse_record_set(bytes.fromhex("0413" "01000000" "0413" "FF"))
+    # The same broken tail after other data (its last byte the walk never reads: 4 data bytes, 1 left).
+    broken_alike = parse_record_set(bytes.fromhex("0413" "02000000" "0413" "00"))
     assert first.structure is not None and same.structure == first.structure
     assert other.structure not in (None, first.structure)
-    assert broken.structure is None and broken.error is not None and len(broken) == 1
+    assert broken.error is not None and len(broken) == 1
+    assert broken.structure not in (None, first.structure, other.structure)
+    assert broken_alike.structure == broken.structure and broken_alike.error is not None
+    assert str(broken_alike.error) == str(broken.error) == "record needs 4 data bytes, 1 left (at byte 8)"
+    assert [r.value for r in broken_alike] == [0.002]
     records_module.clear_caches()
     again = parse_record_set(bytes.fromhex("2F2F" "0413" "01000000" "426C" "BF2C"))
     assert again.structure not in (None, first.structure, other.structure)
     assert again == first and again.records == first.records
+
+
+# --- broken tails: a payload whose walk ends in a broken record keeps its shape too ---
+
+
+@contextlib.contextmanager
+def _fresh_walk() -> Iterator[None]:
+    """No shape known: the payload is walked as on first sight (the cache is put back afterwards)."""
+    saved = records_module._shapes, records_module._shape_count
+    records_module._shapes, records_module._shape_count = {}, 0
+    try:
+        yield
+    finally:
+        records_module._shapes, records_module._shape_count = saved
+
+
+def _everything(found: RecordSet) -> tuple[object, ...]:
+    error = found.error
+    told = None if error is None else (
+        type(error), error.reason, error.offset, error.record_offset, str(error), error.args, error.records,
+    )
+    return told, [found.value(index) for index in range(len(found))], found.records, len(found)
+
+
+def _same_as_a_fresh_walk(payload: bytes, base_offset: int) -> None:
+    cached = _everything(parse_record_set(payload, base_offset))
+    with _fresh_walk():
+        assert cached == _everything(parse_record_set(payload, base_offset))
+        assert cached[0] is None or cached[2] == _reference(payload, base_offset)[0]
+
+
+def _broken_vector_payloads() -> list[bytes]:
+    found = []
+    for vector in all_vectors():
+        try:
+            telegram = parse_telegram(vector.telegram, vector.key)
+        except WMBusError:
+            continue
+        if telegram.records_error is not None:
+            found.append(telegram.payload)
+    return found
+
+
+def test_a_broken_vector_payload_is_walked_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    payloads = _broken_vector_payloads()
+    assert len(payloads) >= 5
+    for payload in payloads:
+        with _fresh_walk():
+            first = _everything(parse_record_set(payload, 15))
+            with monkeypatch.context() as patch:
+                patch.setattr(records_module, "_scan", _no_walk)
+                again = parse_record_set(payload, 15)
+                assert again.structure is not None
+                assert _everything(again) == first
+                # Another base offset: the error's offsets follow it, as they would on a fresh walk.
+                moved = _everything(parse_record_set(payload, 40))
+            assert moved == _everything(parse_record_set(payload, 40))
+        _same_as_a_fresh_walk(payload, 15)
+
+
+def _no_walk(*_: object) -> None:
+    raise AssertionError("cached shape not used")
+
+
+def test_the_error_records_are_built_only_when_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    payload = bytes.fromhex("2F2F" "0413" "01000000" "426C" "BF2C" "0413" "FF")
+    expected = parse_records(payload[:12], 15)
+    parse_record_set(payload, 15)  # shape cached
+    with monkeypatch.context() as patch:
+        patch.setattr(records_module, "_build", _no_walk)
+        found = parse_record_set(payload, 15)
+        error = found.error
+        assert error is not None and len(found) == 2
+        assert (error.reason, error.offset, error.record_offset) == (
+            "record needs 4 data bytes, 1 left", 29, 27
+        )
+        assert str(error) == "record needs 4 data bytes, 1 left (at byte 29)"
+        assert found.value(0) == 0.001
+    assert found.records == expected and error.records is found.records
+    with pytest.raises(PartialRecordError) as raised:
+        parse_records(payload, 15)
+    assert raised.value.records == expected and raised.value.record_offset == 27
+
+
+# Payloads that break in each way a walk can stop early: DIFEs, VIFEs, plain text, LVAR, data, reserved DIF.
+_BROKEN = [bytes.fromhex(text) for text in (
+    "0413010000008493",  # ends inside its DIFEs
+    "04130100000084" + "80" * 11 + "13",  # more than 10 DIFEs
+    "0413010000000493",  # ends inside its VIFEs
+    "041301000000049380808080808080808080801000",  # more than 10 VIFEs
+    "04130100000004",  # ends before its VIF
+    "0413010000000C7C",  # ends before its plain-text VIF
+    "0413010000000CFC0510033231",  # ends inside its plain-text VIF
+    "0413010000000D",  # ends before its VIF
+    "0413010000000D78",  # ends before its LVAR byte
+    "0413010000000D78F8AABBCC",  # reserved LVAR
+    "0413010000000D7805414243",  # LVAR announces more than is left
+    "0413010000000413AABB",  # needs 4 data bytes, 2 left
+    "2F0413010000006F00",  # reserved special function DIF
+)]
+
+
+def test_every_kind_of_break_is_reused_as_a_fresh_walk_gives_it() -> None:
+    for payload in _BROKEN:
+        with _fresh_walk():
+            assert parse_record_set(payload).error is not None
+            for where in range(len(payload)):  # every byte changed, one at a time, against a known shape
+                for byte in (0x00, 0x7F, 0x80, 0xFF, payload[where] ^ 0x01):
+                    changed = bytearray(payload)
+                    changed[where] = byte
+                    parse_record_set(payload, 15)
+                    _same_as_a_fresh_walk(bytes(changed), 15)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(_BROKEN + [v.telegram[11:] for v in all_vectors()]),
+    st.lists(st.tuples(st.integers(0, 300), st.integers(0, 255)), min_size=1, max_size=4),
+    st.integers(0, 300),
+)
+def test_a_known_broken_shape_reads_as_a_fresh_walk(payload: bytes, changes: list[tuple[int, int]],
+                                                    cut: int) -> None:
+    # Learn a payload's shape (most of these break), then read it with bytes changed (data, the unread
+    # tail, or the bytes that decide the walk): always what a walk with no shape known gives.
+    payload = payload[:cut] if cut < len(payload) else payload
+    parse_record_set(payload, 15)
+    changed = bytearray(payload)
+    for where, byte in changes:
+        if changed:
+            changed[where % len(changed)] = byte
+    _same_as_a_fresh_walk(bytes(changed), 15)
+    _same_as_a_fresh_walk(bytes(changed), 11)
