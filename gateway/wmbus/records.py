@@ -172,6 +172,10 @@ _DATETIMES: dict[int, Callable[[bytes], RecordValue]] = {
     4: dt.decode_datetime_f,
     6: dt.decode_datetime_i,
 }
+# The dates and times decoded so far, by data bytes (their size names the type, see _DATETIMES): set days
+# and meter clocks repeat across meters and telegrams. The values are immutable; bounded like the layouts.
+_POINTS: dict[bytes, RecordValue] = {}
+_POINT_LIMIT = 4096
 
 # Record headers (DIF .. last VIFE, plain text included) repeat from telegram to telegram: their meaning
 # is computed once and kept in a bounded table so that random input cannot grow it without limit.
@@ -382,6 +386,7 @@ def clear_caches() -> None:
     """Forget the record layouts and payload shapes seen so far (benchmarks and tests)."""
     global _shape_count
     _LAYOUTS.clear()
+    _POINTS.clear()
     _shapes.clear()
     _shape_count = 0
 
@@ -606,12 +611,25 @@ class RecordSet(Sequence[DataRecord]):
         if mode == 0:  # _STRUCT
             number = entry[8](payload, entry[1])[0]
         elif mode == 4:  # _DATETIME
-            return entry[9](payload[entry[1] : entry[2]])  # type: ignore[no-any-return]
+            raw = payload[entry[1] : entry[2]]
+            point = _POINTS.get(raw)
+            if point is None:
+                point = entry[9](raw)
+                if len(_POINTS) >= _POINT_LIMIT:
+                    _POINTS.clear()
+                _POINTS[raw] = point
+            return point
         elif mode == 3:  # _BCD
-            value = dt.decode_bcd(payload[entry[1] : entry[2]])
-            if not isinstance(value, int):
-                return value
-            number = value
+            # The data bytes reversed in one slice (data never starts a payload: a DIF and VIF come first);
+            # all decimal digits is decode_bcd's common case, the rest (sign, error digits) goes to it.
+            digits = payload[entry[2] - 1 : entry[1] - 1 : -1].hex()
+            if digits.isdigit():
+                number = int(digits)
+            else:
+                value = dt.decode_bcd(payload[entry[1] : entry[2]])
+                if not isinstance(value, int):
+                    return value
+                number = value
         elif mode == 5:  # _BYTES
             return payload[entry[1] : entry[2]]
         elif mode == 1:  # _INT

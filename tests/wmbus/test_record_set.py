@@ -219,3 +219,38 @@ def test_a_known_broken_shape_reads_as_a_fresh_walk(payload: bytes, changes: lis
             changed[where % len(changed)] = byte
     _same_as_a_fresh_walk(bytes(changed), 15)
     _same_as_a_fresh_walk(bytes(changed), 11)
+
+
+# BCD (DIF 0x09-0x0C, 0x0E) and date/time records (G, J, F, I): RecordSet.value reads all-decimal BCD
+# without decode_bcd and keeps decoded points in time by their bytes; both must give what _build gives.
+_VALUE_HEADERS = (b"\x09\x13", b"\x0a\x13", b"\x0b\x13", b"\x0c\x13", b"\x0e\x13", b"\x0c\x5b",
+                  b"\x02\x6c", b"\x03\x6d", b"\x04\x6d", b"\x06\x6d", b"\x42\x6c", b"\x44\x6d")
+
+
+def _sized(header: bytes) -> int:
+    return {0x09: 1, 0x0A: 2, 0x0B: 3, 0x0C: 4, 0x0E: 6, 0x02: 2, 0x03: 3, 0x04: 4, 0x06: 6}[header[0] & 0x0F]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_VALUE_HEADERS), st.binary(min_size=6, max_size=6)), min_size=1,
+                max_size=6), st.booleans())
+def test_bcd_and_date_values_read_alone_as_the_records_give_them(
+    records: list[tuple[bytes, bytes]], cold: bool
+) -> None:
+    payload = b"".join(header + data[: _sized(header)] for header, data in records)
+    if cold:
+        records_module.clear_caches()
+    first = _check(payload, 11)
+    again = parse_record_set(payload, 11)  # its dates from the kept ones now
+    assert [again.value(index) for index in range(len(again))] == [r.value for r in first.records]
+
+
+def test_bcd_and_date_values_cover_their_special_cases() -> None:
+    records_module.clear_caches()
+    bcd = ("12345678", "123456f0", "1234567f", "eeeeeeee", "00000000")
+    cases = [b"\x0c\x13" + bytes.fromhex(h) for h in bcd]
+    cases += [b"\x04\x6d" + bytes.fromhex(h) for h in ("2f0bde1c", "af0bde1c", "ffffffff", "00000000")]
+    cases += [b"\x02\x6c" + bytes.fromhex(h) for h in ("de1c", "ffff", "0000")]
+    for payload in cases:
+        for _ in range(2):  # decoded, then kept
+            _check(payload, 0)
