@@ -44,3 +44,15 @@ def crc16(data: bytes) -> int:
     if len(data) & 1:
         crc = ((crc << 8) & 0xFFFF) ^ _TABLE[(crc >> 8) ^ data[-1]]
     return crc ^ 0xFFFF
+
+
+def crc16_from(data: bytes, offset: int) -> int:
+    """``crc16(data[offset:])`` without copying the part."""
+    pairs = _pairs or _pair_table()
+    crc = 0
+    size = len(data) - offset
+    for word in unpack_from(f">{size >> 1}H", data, offset):
+        crc = pairs[crc ^ word]
+    if size & 1:
+        crc = ((crc << 8) & 0xFFFF) ^ _TABLE[(crc >> 8) ^ data[-1]]
+    return crc ^ 0xFFFF

@@ -14,7 +14,7 @@ from typing import Any
 
 from Crypto.Cipher import AES
 
-from gateway.wmbus.crc import crc16
+from gateway.wmbus.crc import crc16, crc16_from
 from gateway.wmbus.errors import DecryptionError, MacError, TruncatedError, WrongKeyError
 
 BLOCK = 16
@@ -145,6 +145,11 @@ def ell_crc_ok(data: bytes) -> bool:
     return len(data) >= 2 and data[0] | data[1] << 8 == crc16(data[2:])
 
 
+def ell_crc_ok_at(data: bytes, offset: int) -> bool:
+    """``ell_crc_ok(data[offset:])`` without copying the part."""
+    return len(data) >= offset + 2 and data[offset] | data[offset + 1] << 8 == crc16_from(data, offset + 2)
+
+
 _CHECK_WORD = int.from_bytes(CHECK_BYTES, "big")
 
 
@@ -165,6 +170,28 @@ def decrypt_mode5(
         raise WrongKeyError("decrypted payload does not start with 2F2F: wrong key", meter_id, offset)
     if size < len(data):
         return plain.to_bytes(size, "big") + data[size:]
+    return plain.to_bytes(size, "big")
+
+
+def open_mode5(  # noqa: PLR0917 - once a mode 5 telegram: positional arguments are the cheaper call
+    key: bytes, m_and_a: bytes, access_number: int, data: bytes, offset: int, blocks: int, meter_id: str
+) -> bytes:
+    """``decrypt_mode5`` of ``data`` from ``offset`` under the cached cipher of ``key``, the IV built from
+    the address and access number (``mode5_iv``): the payload decrypted, checked for 0x2F2F."""
+    size = blocks * BLOCK if blocks else len(data) - offset - (len(data) - offset) % BLOCK
+    end = offset + size
+    if size == 0 or end > len(data):
+        raise TruncatedError(
+            f"meter {meter_id}: {blocks} encrypted blocks, only {len(data) - offset} bytes", offset
+        )
+    encrypted = data[offset:end]
+    plain = int.from_bytes((_ecb_cache.get(key) or _ecb(key)).decrypt(encrypted), "big") ^ int.from_bytes(
+        m_and_a + _ACCESS_NUMBERS[access_number] + encrypted[:-BLOCK], "big"
+    )
+    if plain >> (8 * size - 16) != _CHECK_WORD:
+        raise WrongKeyError("decrypted payload does not start with 2F2F: wrong key", meter_id, offset)
+    if end < len(data):
+        return plain.to_bytes(size, "big") + data[end:]
     return plain.to_bytes(size, "big")
 
 

@@ -116,71 +116,74 @@ def _open_ell(data: bytes, ell: ExtendedLinkLayer, pos: int, link: LinkLayer, ke
     part decrypted, or None when it came in plaintext."""
     if len(data) < pos + PAYLOAD_CRC_SIZE + 1:
         raise TruncatedError("frame ends before the ELL payload CRC and next CI", len(data))
-    meter_id = ell.meter_id or link.meter_id
-    body = data[pos:]
-    if ell.encryption == EllEncryption.NONE:
-        if not security.ell_crc_ok(body):
+    _, cc, _, session_number, m_and_a, _ = ell
+    assert session_number is not None  # an ELL with session
+    encryption = (session_number >> 29) & 0x07  # ell.encryption
+    if encryption == EllEncryption.NONE:
+        if not security.ell_crc_ok_at(data, pos):
             raise CrcError("ELL payload CRC mismatch", pos)
-    elif ell.encryption == EllEncryption.AES_CTR:
-        aes_key = _key_for(key, meter_id)
-        if aes_key is not None:
-            counter = security.ell_counter_block(
-                ell.m_and_a or link.m_and_a, ell.cc, (ell.session_number or 0).to_bytes(4, "little")
-            )
-            body = security.ctr_crypt(aes_key, counter, body)
-            if not security.ell_crc_ok(body):
-                raise WrongKeyError("ELL payload CRC fails after decryption: wrong key", meter_id, pos)
-            return data[:pos] + body
-        if not security.ell_crc_ok(body):
-            raise KeyMissingError("ELL payload is encrypted and no key is known", meter_id, pos)
-    else:
-        raise DecryptionError(f"ELL encryption {ell.encryption} not supported", meter_id, pos)
+        return None
+    meter_id = link.meter_id if m_and_a is None else meter_id_from_bytes(m_and_a[2:6])
+    if encryption != EllEncryption.AES_CTR:
+        raise DecryptionError(f"ELL encryption {encryption} not supported", meter_id, pos)
+    aes_key = key if type(key) is bytes and len(key) == security.BLOCK else _key_for(key, meter_id)
+    if aes_key is not None:
+        session_bytes = session_number.to_bytes(4, "little")
+        counter = security.ell_counter_block(m_and_a or link.m_and_a, cc, session_bytes)
+        body = security.ctr_crypt(aes_key, counter, data[pos:])
+        if not security.ell_crc_ok_at(body, 0):
+            raise WrongKeyError("ELL payload CRC fails after decryption: wrong key", meter_id, pos)
+        return data[:pos] + body
+    if not security.ell_crc_ok_at(data, pos):
+        raise KeyMissingError("ELL payload is encrypted and no key is known", meter_id, pos)
     return None
 
 
-def _open_tpl(
-    data: bytes, tpl: TransportLayer, tpl_pos: int, pos: int, *, afl: AuthenticationLayer | None,
+def _open_tpl(  # noqa: PLR0917 - once an encrypted telegram: positional arguments are the cheaper call
+    data: bytes, tpl: TransportLayer, tpl_pos: int, pos: int, mode: int, afl: AuthenticationLayer | None,
     address: bytes, meter_id: str, key: KeySource,
 ) -> bytes | None:
-    """Decrypt and verify the TPL's encrypted blocks (modes 5 and 7, from ``pos``); return the payload
-    (``data`` from ``pos``) decrypted, or None when there is nothing to decrypt."""
-    mode = tpl.security_mode
+    """Decrypt and verify the TPL's encrypted blocks (modes 5 and 7, from ``pos``; ``mode`` is
+    tpl.security_mode); return the payload (``data`` from ``pos``) decrypted, or None when there is
+    nothing to decrypt."""
     if mode == SecurityMode.NONE or mode in _SPECIFIC_MODES:
         # Specific-use modes belong to a maker's decoder, which finds the payload as sent.
         return None
-    body = data[pos:]
-    aes_key = _key_for(key, meter_id)
+    aes_key = key if type(key) is bytes and len(key) == security.BLOCK else _key_for(key, meter_id)
     if aes_key is None:
-        if body[:2] == security.CHECK_BYTES:
+        if data[pos : pos + 2] == security.CHECK_BYTES:
             return None
         raise KeyMissingError(f"payload is encrypted (mode {mode}) and no key is known", meter_id, pos)
     if mode == SecurityMode.AES_CBC_IV:
-        iv = security.mode5_iv(address, tpl.access_number or 0)
-        return security.decrypt_mode5(
-            aes_key, iv, body, blocks=tpl.encrypted_blocks, meter_id=meter_id, offset=pos
+        return security.open_mode5(
+            aes_key, address, tpl.access_number or 0, data, pos, (tpl.config or 0) >> 4 & 0x0F, meter_id
         )
     if mode == SecurityMode.AES_CBC_NO_IV:
-        return _open_mode7(
-            data, tpl, tpl_pos, pos, afl=afl, address=address, meter_id=meter_id, aes_key=aes_key
-        )
+        return _open_mode7(data, tpl, tpl_pos, pos, afl, address, meter_id, aes_key)
     raise DecryptionError(f"security mode {mode} not supported", meter_id, pos)
 
 
-def _open_mode7(
-    data: bytes, tpl: TransportLayer, tpl_pos: int, pos: int, *, afl: AuthenticationLayer | None,
+def _open_mode7(  # noqa: PLR0917 - positional, as _open_tpl
+    data: bytes, tpl: TransportLayer, tpl_pos: int, pos: int, afl: AuthenticationLayer | None,
     address: bytes, meter_id: str, aes_key: bytes,
 ) -> bytes:
-    if afl is None or afl.counter_bytes is None:
+    if afl is None:
         raise DecryptionError("security mode 7 needs the AFL message counter", meter_id, pos)
-    if tpl.kdf_selection != 1:
-        raise DecryptionError(f"mode 7 key derivation {tpl.kdf_selection} not supported", meter_id, pos)
-    kenc, kmac = security.derive_mode7_keys(aes_key, afl.counter_bytes, address[2:6])
-    if afl.mac is not None and afl.mcl is not None:
-        length = b"" if afl.message_length is None else afl.message_length.to_bytes(2, "little")
-        authenticated = bytes((afl.mcl,)) + afl.counter_bytes + length + data[tpl_pos:]
-        security.verify_mac(kmac, authenticated, afl.mac, meter_id=meter_id, offset=pos)
+    _, mcl, _, _, counter_bytes, message_length, mac = afl
+    if counter_bytes is None:
+        raise DecryptionError("security mode 7 needs the AFL message counter", meter_id, pos)
+    config_ext = tpl.config_ext
+    kdf_selection = None if config_ext is None else (config_ext >> 4) & 0x03  # tpl.kdf_selection
+    if kdf_selection != 1:
+        raise DecryptionError(f"mode 7 key derivation {kdf_selection} not supported", meter_id, pos)
+    kenc, kmac = security.derive_mode7_keys(aes_key, counter_bytes, address[2:6])
+    if mac is not None and mcl is not None:
+        length = b"" if message_length is None else message_length.to_bytes(2, "little")
+        authenticated = bytes((mcl,)) + counter_bytes + length + data[tpl_pos:]
+        security.verify_mac(kmac, authenticated, mac, meter_id=meter_id, offset=pos)
     return security.decrypt_mode5(
-        kenc, bytes(16), data[pos:], blocks=tpl.encrypted_blocks, meter_id=meter_id, offset=pos, cached=False
+        kenc, bytes(16), data[pos:], blocks=(tpl.config or 0) >> 4 & 0x0F, meter_id=meter_id, offset=pos,
+        cached=False,
     )
 
 
@@ -261,16 +264,17 @@ def _finish(  # noqa: PLR0917 - once a telegram: positional arguments are the ch
         payload = None
         if config:
             security_mode = (config >> 8) & 0x1F  # tpl.security_mode
-            if address is None:
-                assert link is not None
-                meter_id, iv_address = link.meter_id, link.m_and_a
-            else:
-                meter_id, iv_address = _identity(address)[0], address
-            payload = _open_tpl(
-                data, tpl, tpl_pos, pos, afl=afl, address=iv_address, meter_id=meter_id, key=key
-            )
-            if payload is not None:
-                encrypted = True
+            # Without a key a payload that starts with the check bytes is taken as sent, whatever the
+            # mode (what _open_tpl answers), with no identity to look up.
+            if key is not None or data[pos : pos + 2] != security.CHECK_BYTES:
+                if address is None:
+                    assert link is not None
+                    meter_id, iv_address = link.meter_id, link.m_and_a
+                else:
+                    meter_id, iv_address = _identity(address)[0], address
+                payload = _open_tpl(data, tpl, tpl_pos, pos, security_mode, afl, iv_address, meter_id, key)
+                if payload is not None:
+                    encrypted = True
         if payload is None:
             payload = data[pos:]
         if tpl_access_number is not None:

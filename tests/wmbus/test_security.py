@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
+
 import pytest
 from Crypto.Cipher import AES
 from Crypto.Hash import CMAC
 
 from gateway.wmbus import security
+from gateway.wmbus.crc import crc16, crc16_from
 from gateway.wmbus.errors import AuthenticationError, KeyMissingError, MacError, WrongKeyError
 from gateway.wmbus.telegram import parse_telegram
 from tests.vectors import Vector, radio_vectors
@@ -164,3 +168,41 @@ def test_wrong_length_key_error_hides_the_key() -> None:
     with pytest.raises(Exception) as info:
         security.check_key(b"secretkey", "12345678")
     assert "secretkey" not in str(info.value) and "12345678" in str(info.value)
+
+
+def _result(call: Callable[[], bytes]) -> object:
+    try:
+        return call()
+    except Exception as exc:  # the same typed error, reason and offset
+        return type(exc).__name__, str(exc), exc.args
+
+
+@pytest.mark.parametrize("offset", [0, 15])
+@pytest.mark.parametrize("blocks", [0, 1, 2, 3, 9])
+@pytest.mark.parametrize("tail", [b"", b"\x01", b"\x01\x02" * 9])
+@pytest.mark.parametrize("key", [KEY, WRONG])
+def test_open_mode5_is_decrypt_mode5_from_offset(offset: int, blocks: int, tail: bytes, key: bytes) -> None:
+    address, access_number = bytes.fromhex("b409707391221807"), 0x5C
+    iv = security.mode5_iv(address, access_number)
+    plain = b"\x2f\x2f" + bytes(range(46))
+    data = bytes(range(100, 100 + offset)) + security.cbc_encrypt(KEY, iv, plain) + tail
+    assert _result(
+        lambda: security.open_mode5(key, address, access_number, data, offset, blocks, "12345678")
+    ) == _result(
+        lambda: security.decrypt_mode5(
+            key, iv, data[offset:], blocks=blocks, meter_id="12345678", offset=offset
+        )
+    )
+
+
+def test_crc16_from_and_ell_crc_ok_at_read_the_part_in_place() -> None:
+    rng = random.Random(3)
+    for size in range(40):
+        data = rng.randbytes(size)
+        for offset in range(size + 1):
+            assert crc16_from(data, offset) == crc16(data[offset:])
+            assert security.ell_crc_ok_at(data, offset) == security.ell_crc_ok(data[offset:])
+        body = rng.randbytes(size)
+        sealed = crc16(body).to_bytes(2, "little") + body
+        for prefix in (b"", b"\x8d" * 7):
+            assert security.ell_crc_ok_at(prefix + sealed, len(prefix))
