@@ -74,6 +74,9 @@ _LENGTH_PRESENT = int(FragmentationControl.LENGTH_PRESENT)
 _MAC_PRESENT = int(FragmentationControl.MAC_PRESENT)
 
 
+_new_afl = tuple.__new__  # the NamedTuple built in one C call
+
+
 def parse_afl(frame: bytes, offset: int) -> tuple[AuthenticationLayer, int]:
     """Read the AFL whose CI is at ``offset``; return it and the offset of the next CI."""
     start = offset + 1
@@ -110,4 +113,4 @@ def parse_afl(frame: bytes, offset: int) -> tuple[AuthenticationLayer, int]:
         pos += mac_length
     if pos != end:
         raise FrameError(f"AFL fields take {pos - start - 1} bytes, its length says {afl_length}", start)
-    return AuthenticationLayer(fcl, mcl, key_info, counter, counter_bytes, length, mac), end
+    return _new_afl(AuthenticationLayer, (fcl, mcl, key_info, counter, counter_bytes, length, mac)), end

@@ -100,6 +100,9 @@ class ExtendedLinkLayer(NamedTuple):
         return None if self.m_and_a is None else medium_name(self.m_and_a[7])
 
 
+_new_ell = tuple.__new__
+
+
 def parse_ell(frame: bytes, offset: int) -> tuple[ExtendedLinkLayer, int]:
     """Read the ELL whose CI is at ``offset``; return it and the offset after its plain header."""
     ci = frame[offset]
@@ -109,10 +112,11 @@ def parse_ell(frame: bytes, offset: int) -> tuple[ExtendedLinkLayer, int]:
         raise TruncatedError(f"frame ends inside the ELL header (CI {ci:#04x})", len(frame))
     fields = layout.unpack_from(frame, start)
     end = start + layout.size
+    # tuple.__new__ in field order: the NamedTuple's own __new__ is a Python call with defaults.
     if ci == EllCi.SHORT:
-        return ExtendedLinkLayer(ci, fields[0], fields[1]), end
+        return _new_ell(ExtendedLinkLayer, (ci, fields[0], fields[1], None, None, None)), end
     if ci == EllCi.SESSION:
-        return ExtendedLinkLayer(ci, fields[0], fields[1], fields[2]), end
+        return _new_ell(ExtendedLinkLayer, (ci, fields[0], fields[1], fields[2], None, None)), end
     if ci == EllCi.ADDRESSED:
-        return ExtendedLinkLayer(ci, fields[0], fields[1], None, fields[2]), end
-    return ExtendedLinkLayer(ci, fields[0], fields[1], fields[3], fields[2]), end
+        return _new_ell(ExtendedLinkLayer, (ci, fields[0], fields[1], None, fields[2], None)), end
+    return _new_ell(ExtendedLinkLayer, (ci, fields[0], fields[1], fields[3], fields[2], None)), end

@@ -214,7 +214,7 @@ def _parse_radio(frame: bytes, key: KeySource) -> Telegram:
                 data, encrypted = opened, True
             pos += PAYLOAD_CRC_SIZE
             crc = data[pos - 2] | data[pos - 1] << 8
-            ell = ExtendedLinkLayer(ell.ci, ell.cc, ell.access_number, ell.session_number, ell.m_and_a, crc)
+            ell = _new_telegram(ExtendedLinkLayer, (*ell[:5], crc))  # tuple.__new__: one C call
         if pos >= len(data):
             raise TruncatedError("frame ends after the ELL", pos)
         ci = data[pos]

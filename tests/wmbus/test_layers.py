@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.wmbus.afl import AFL_LAYOUT, parse_afl
+from gateway.wmbus.afl import AFL_LAYOUT, AuthenticationLayer, parse_afl
 from gateway.wmbus.dll import DLL_HEADER, parse_dll
-from gateway.wmbus.ell import ELL_LAYOUTS, EllCi, parse_ell
+from gateway.wmbus.ell import ELL_LAYOUTS, EllCi, ExtendedLinkLayer, parse_ell
+from gateway.wmbus.errors import WMBusError
 from gateway.wmbus.manufacturer import decode_manufacturer
 from gateway.wmbus.medium import medium_name
+from gateway.wmbus.telegram import parse_telegram
 from gateway.wmbus.tpl import LONG_HEADER, SHORT_HEADER, HeaderKind, parse_tpl, status_flags
 from gateway.wmbus.tpl import clear_caches as clear_tpl_caches
 from gateway.wmbus.wired import LONG_FRAME_HEAD, parse_long_frame
@@ -105,3 +107,31 @@ def test_media_names() -> None:
         "water", "warm_water", "hot_water", "cold_water", "heat", "gas", "electricity", "heat_cost_allocator"
     ]
     assert medium_name(0xFE) == "unknown"
+
+
+@pytest.mark.parametrize("ci", list(EllCi))
+def test_ell_built_in_one_call_is_the_named_tuple_of_the_layout(ci: EllCi) -> None:
+    # parse_ell builds its NamedTuple with tuple.__new__: the same fields, defaults and type as the class's.
+    body = bytes(range(0x21, 0x21 + 16))
+    frame = bytes(10) + bytes((ci,)) + body
+    declared = ELL_LAYOUTS[ci].parse(body)
+    ell, end = parse_ell(frame, 10)
+    address = declared.get("address")
+    m_and_a = None if address is None else frame[13:21]
+    assert type(ell) is ExtendedLinkLayer and end == 11 + ELL_LAYOUTS[ci].sizeof()
+    assert ell == ExtendedLinkLayer(ci, declared.cc, declared.acc, declared.get("sn"), m_and_a)
+    assert ell._asdict() == ExtendedLinkLayer._make(ell)._asdict()
+
+
+def test_afl_built_in_one_call_is_the_named_tuple() -> None:
+    afls = []
+    for vector in radio_vectors():
+        try:
+            afls.append(parse_telegram(vector.telegram, vector.key).afl)
+        except WMBusError:
+            continue
+    found = [afl for afl in afls if afl is not None]
+    assert found
+    for afl in found:
+        assert type(afl) is AuthenticationLayer
+        assert afl == AuthenticationLayer(*afl) and afl._asdict() == AuthenticationLayer(*afl)._asdict()
