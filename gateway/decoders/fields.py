@@ -93,6 +93,9 @@ def direction_of(record: DataRecord) -> Direction:
 
 def as_number(value: object) -> float | None:
     """A record value as a float (ints and floats only; dates, text and raw bytes give None)."""
+    kind = type(value)
+    if kind is int or kind is float:  # nearly every value: no isinstance of a union
+        return float(value)  # type: ignore[arg-type]
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)

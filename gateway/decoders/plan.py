@@ -124,7 +124,9 @@ class FieldPlan(NamedTuple):
             if may_be_date and isinstance(value, date):
                 continue  # offer_set_days passes it over: the next lowest storage
             at = None if date_at < 0 else as_date(value_of(date_at))
-            draft.set_days.append(_set_day((storage, as_number(value), at)))
+            kind = type(value)
+            number = float(value) if kind is float or kind is int else as_number(value)  # type: ignore[arg-type]
+            draft.set_days.append(_set_day((storage, number, at)))
             return
 
 

@@ -20,7 +20,7 @@ from gateway.decoders.base import STANDARD_FIELDS
 from gateway.decoders.default_keys import default_key
 from gateway.decoders.diehl import prios_keystream
 from gateway.decoders.draft import ReadingDraft, SetDayValue
-from gateway.decoders.fields import Direction, Field, apply_fields, offer_set_days
+from gateway.decoders.fields import Direction, Field, apply_fields, as_number, offer_set_days
 from gateway.decoders.plan import plan_for
 from gateway.reading import Alarm, Reading
 from gateway.wmbus import records as records_module
@@ -280,3 +280,14 @@ def test_the_lowest_set_day_alone_gives_the_reading_of_every_set_day() -> None:
         assert reading == every.freeze()
         assert reading.target_m3 == pytest.approx(11111.111 if chosen == 1 else 22222.222)
         assert reading.target_date == (parsed[2] if chosen == 1 else parsed[3]).value
+
+
+def test_as_number_reads_ints_and_floats_first_and_nothing_else() -> None:
+    class Count(int):
+        pass
+
+    for value, expected in ((7, 7.0), (-2.5, -2.5), (0, 0.0), (Count(3), 3.0), (float("inf"), float("inf"))):
+        got = as_number(value)
+        assert type(got) is float and got == expected
+    for other in (True, False, None, "12", b"\x01", date(2026, 1, 1), datetime(2026, 1, 1)):
+        assert as_number(other) is None
