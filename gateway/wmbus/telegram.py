@@ -41,6 +41,10 @@ KeyLookup = Callable[[str], bytes | None]
 KeySource = bytes | KeyLookup | None
 
 _SPECIFIC_MODES = range(16, 32)
+# Plain ints for the per-telegram comparisons (an enum member is a class attribute lookup).
+_MODE_NONE, _MODE_5, _MODE_7 = (
+    int(SecurityMode.NONE), int(SecurityMode.AES_CBC_IV), int(SecurityMode.AES_CBC_NO_IV)
+)
 
 
 class Telegram(NamedTuple):
@@ -104,6 +108,11 @@ def _key_for(key: KeySource, meter_id: str) -> bytes | None:
         found = key(meter_id)
     if found is None:
         return None
+    return _answered_key(found, meter_id)
+
+
+def _answered_key(found: bytes | bytearray, meter_id: str) -> bytes:
+    """The key a caller or lookup gave, as bytes and checked (16 bytes)."""
     if type(found) is not bytes:
         found = bytes(found)
     if len(found) != security.BLOCK:
@@ -126,7 +135,14 @@ def _open_ell(data: bytes, ell: ExtendedLinkLayer, pos: int, link: LinkLayer, ke
     meter_id = link.meter_id if m_and_a is None else meter_id_from_bytes(m_and_a[2:6])
     if encryption != EllEncryption.AES_CTR:
         raise DecryptionError(f"ELL encryption {encryption} not supported", meter_id, pos)
-    aes_key = key if type(key) is bytes and len(key) == security.BLOCK else _key_for(key, meter_id)
+    if type(key) is bytes and len(key) == security.BLOCK:
+        aes_key: bytes | None = key
+    elif key is None or isinstance(key, (bytes, bytearray)):
+        aes_key = _key_for(key, meter_id)
+    else:  # a lookup (_key_for inline): a 16-byte bytes answer is the key as is
+        aes_key = key(meter_id)
+        if aes_key is not None and (type(aes_key) is not bytes or len(aes_key) != security.BLOCK):
+            aes_key = _answered_key(aes_key, meter_id)
     if aes_key is not None:
         session_bytes = session_number.to_bytes(4, "little")
         counter = security.ell_counter_block(m_and_a or link.m_and_a, cc, session_bytes)
@@ -146,19 +162,26 @@ def _open_tpl(  # noqa: PLR0917 - once an encrypted telegram: positional argumen
     """Decrypt and verify the TPL's encrypted blocks (modes 5 and 7, from ``pos``; ``mode`` is
     tpl.security_mode); return the payload (``data`` from ``pos``) decrypted, or None when there is
     nothing to decrypt."""
-    if mode == SecurityMode.NONE or mode in _SPECIFIC_MODES:
+    if mode == _MODE_NONE or mode in _SPECIFIC_MODES:
         # Specific-use modes belong to a maker's decoder, which finds the payload as sent.
         return None
-    aes_key = key if type(key) is bytes and len(key) == security.BLOCK else _key_for(key, meter_id)
+    if type(key) is bytes and len(key) == security.BLOCK:
+        aes_key: bytes | None = key
+    elif key is None or isinstance(key, (bytes, bytearray)):
+        aes_key = _key_for(key, meter_id)
+    else:  # a lookup (_key_for inline): a 16-byte bytes answer is the key as is
+        aes_key = key(meter_id)
+        if aes_key is not None and (type(aes_key) is not bytes or len(aes_key) != security.BLOCK):
+            aes_key = _answered_key(aes_key, meter_id)
     if aes_key is None:
         if data[pos : pos + 2] == security.CHECK_BYTES:
             return None
         raise KeyMissingError(f"payload is encrypted (mode {mode}) and no key is known", meter_id, pos)
-    if mode == SecurityMode.AES_CBC_IV:
+    if mode == _MODE_5:
         return security.open_mode5(
             aes_key, address, tpl.access_number or 0, data, pos, (tpl.config or 0) >> 4 & 0x0F, meter_id
         )
-    if mode == SecurityMode.AES_CBC_NO_IV:
+    if mode == _MODE_7:
         return _open_mode7(data, tpl, tpl_pos, pos, afl, address, meter_id, aes_key)
     raise DecryptionError(f"security mode {mode} not supported", meter_id, pos)
 

@@ -329,4 +329,9 @@ def test_key_fast_paths_equal_the_lookup_path() -> None:
     wrong = bytes(16)
     for frame, key in _frames_with_twins_and_mutations():
         for given in (key, None, wrong):
-            assert _outcome_with_key(frame, given) == _outcome_with_key(frame, _lookup_answering(given))
+            expected = _outcome_with_key(frame, given)
+            assert expected == _outcome_with_key(frame, _lookup_answering(given))
+            if given is not None:  # a lookup's bytearray answer is the same key
+                assert expected == _outcome_with_key(frame, _lookup_answering(bytearray(given)))  # type: ignore[arg-type]
+        # a key of the wrong length: the same typed error given directly and through a lookup
+        assert _outcome_with_key(frame, wrong[:15]) == _outcome_with_key(frame, _lookup_answering(wrong[:15]))
