@@ -3,9 +3,6 @@ parse_records in every case (complete, broken tail, cached shape or not)."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,6 +12,7 @@ from gateway.wmbus.errors import WMBusError
 from gateway.wmbus.records import PartialRecordError, RecordSet, parse_record_set, parse_records
 from gateway.wmbus.telegram import parse_telegram
 from tests.vectors import all_vectors
+from tests.wmbus.shape_cache import no_known_shapes
 
 
 def _reference(payload: bytes, base_offset: int) -> tuple[object, ...]:
@@ -92,17 +90,6 @@ def test_a_structure_is_shared_by_one_cached_shape_and_never_reused() -> None:
 # --- broken tails: a payload whose walk ends in a broken record keeps its shape too ---
 
 
-@contextlib.contextmanager
-def _fresh_walk() -> Iterator[None]:
-    """No shape known: the payload is walked as on first sight (the cache is put back afterwards)."""
-    saved = records_module._shapes, records_module._shape_count
-    records_module._shapes, records_module._shape_count = {}, 0
-    try:
-        yield
-    finally:
-        records_module._shapes, records_module._shape_count = saved
-
-
 def _everything(found: RecordSet) -> tuple[object, ...]:
     error = found.error
     told = None if error is None else (
@@ -113,7 +100,7 @@ def _everything(found: RecordSet) -> tuple[object, ...]:
 
 def _same_as_a_fresh_walk(payload: bytes, base_offset: int) -> None:
     cached = _everything(parse_record_set(payload, base_offset))
-    with _fresh_walk():
+    with no_known_shapes():
         assert cached == _everything(parse_record_set(payload, base_offset))
         assert cached[0] is None or cached[2] == _reference(payload, base_offset)[0]
 
@@ -134,7 +121,7 @@ def test_a_broken_vector_payload_is_walked_once(monkeypatch: pytest.MonkeyPatch)
     payloads = _broken_vector_payloads()
     assert len(payloads) >= 5
     for payload in payloads:
-        with _fresh_walk():
+        with no_known_shapes():
             first = _everything(parse_record_set(payload, 15))
             with monkeypatch.context() as patch:
                 patch.setattr(records_module, "_scan", _no_walk)
@@ -191,7 +178,7 @@ _BROKEN = [bytes.fromhex(text) for text in (
 
 def test_every_kind_of_break_is_reused_as_a_fresh_walk_gives_it() -> None:
     for payload in _BROKEN:
-        with _fresh_walk():
+        with no_known_shapes():
             assert parse_record_set(payload).error is not None
             for where in range(len(payload)):  # every byte changed, one at a time, against a known shape
                 for byte in (0x00, 0x7F, 0x80, 0xFF, payload[where] ^ 0x01):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import struct
-from collections.abc import Iterator
 from datetime import date, datetime, time
 
 import pytest
@@ -19,6 +18,7 @@ from gateway.wmbus.phl import strip_format_b
 from gateway.wmbus.records import DataRecord, Function, PartialRecordError, parse_records
 from gateway.wmbus.vif import VifTable
 from tests.vectors import Vector, radio_vectors
+from tests.wmbus.shape_cache import no_known_shapes
 
 # Payload offset after the DLL (L C M A = 10 bytes) and the CI byte, by CI: TPL short header (ACC, ST, CW),
 # TPL long header (id, M, version, type, ACC, ST, CW), no TPL header.
@@ -404,16 +404,6 @@ def test_mutated_vectors_give_records_or_record_error(payload: bytes) -> None:
 # --- payload shapes: a payload laid out like one seen before only has its values decoded ---
 
 
-@contextlib.contextmanager
-def _no_known_shapes() -> Iterator[None]:
-    saved = records_module._shapes, records_module._shape_count
-    records_module._shapes, records_module._shape_count = {}, 0
-    try:
-        yield
-    finally:
-        records_module._shapes, records_module._shape_count = saved
-
-
 def _outcome(payload: bytes) -> object:
     try:
         return parse_records(payload, 15)
@@ -433,7 +423,7 @@ def test_known_shapes_give_what_a_first_parse_gives(payload: bytes, data: st.Dat
         if changed:
             changed[data.draw(st.integers(0, len(changed) - 1))] = data.draw(st.integers(0, 255))
     reused = _outcome(bytes(changed))
-    with _no_known_shapes():
+    with no_known_shapes():
         assert reused == _outcome(bytes(changed))
 
 
@@ -451,7 +441,7 @@ def test_a_known_shape_is_not_walked_again(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_known_shapes_are_bounded() -> None:
-    with _no_known_shapes():
+    with no_known_shapes():
         for n in range(3 * records_module._SHAPE_LIMIT):
             fillers, vif, count = n % 40, 0x10 + (n // 40) % 8, 1 + n // 320
             parse_records(b"\x2f" * fillers + (bytes((0x04, vif)) + bytes(4)) * count)
