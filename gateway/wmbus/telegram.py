@@ -98,16 +98,19 @@ class Telegram(NamedTuple):
 
 
 def _key_for(key: KeySource, meter_id: str) -> bytes | None:
+    """The AES key for ``meter_id``: the one given, the lookup's answer, or None.
+
+    A 16-byte ``bytes`` key or answer (nearly every one) is used as it is, with no isinstance of a union
+    (which builds the union object on every call); any other answer is normalised and checked."""
+    if type(key) is bytes and len(key) == security.BLOCK:
+        return key
     if key is None:
         return None
-    if type(key) is bytes:
-        found: bytes | bytearray | None = key
-    elif isinstance(key, bytes | bytearray):
-        found = key
-    else:
-        found = key(meter_id)
-    if found is None:
-        return None
+    if isinstance(key, (bytes, bytearray)):
+        return _answered_key(key, meter_id)
+    found = key(meter_id)
+    if found is None or (type(found) is bytes and len(found) == security.BLOCK):
+        return found
     return _answered_key(found, meter_id)
 
 
@@ -135,14 +138,7 @@ def _open_ell(data: bytes, ell: ExtendedLinkLayer, pos: int, link: LinkLayer, ke
     meter_id = link.meter_id if m_and_a is None else meter_id_from_bytes(m_and_a[2:6])
     if encryption != EllEncryption.AES_CTR:
         raise DecryptionError(f"ELL encryption {encryption} not supported", meter_id, pos)
-    if type(key) is bytes and len(key) == security.BLOCK:
-        aes_key: bytes | None = key
-    elif key is None or isinstance(key, (bytes, bytearray)):
-        aes_key = _key_for(key, meter_id)
-    else:  # a lookup (_key_for inline): a 16-byte bytes answer is the key as is
-        aes_key = key(meter_id)
-        if aes_key is not None and (type(aes_key) is not bytes or len(aes_key) != security.BLOCK):
-            aes_key = _answered_key(aes_key, meter_id)
+    aes_key = _key_for(key, meter_id)
     if aes_key is not None:
         session_bytes = session_number.to_bytes(4, "little")
         counter = security.ell_counter_block(m_and_a or link.m_and_a, cc, session_bytes)
@@ -165,14 +161,7 @@ def _open_tpl(  # noqa: PLR0917 - once an encrypted telegram: positional argumen
     if mode == _MODE_NONE or mode in _SPECIFIC_MODES:
         # Specific-use modes belong to a maker's decoder, which finds the payload as sent.
         return None
-    if type(key) is bytes and len(key) == security.BLOCK:
-        aes_key: bytes | None = key
-    elif key is None or isinstance(key, (bytes, bytearray)):
-        aes_key = _key_for(key, meter_id)
-    else:  # a lookup (_key_for inline): a 16-byte bytes answer is the key as is
-        aes_key = key(meter_id)
-        if aes_key is not None and (type(aes_key) is not bytes or len(aes_key) != security.BLOCK):
-            aes_key = _answered_key(aes_key, meter_id)
+    aes_key = _key_for(key, meter_id)
     if aes_key is None:
         if data[pos : pos + 2] == security.CHECK_BYTES:
             return None
