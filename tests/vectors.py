@@ -15,6 +15,9 @@ from typing import Any
 
 import pytest
 
+from gateway.wmbus.errors import WMBusError
+from gateway.wmbus.telegram import Telegram, parse_telegram
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -69,6 +72,18 @@ def all_vectors() -> tuple[Vector, ...]:
             )
         )
     return tuple(vectors)
+
+
+def parsed_vectors() -> list[tuple[Vector, Telegram]]:
+    """Each vector that parses with its own key (if any), with its Telegram (parsed anew on each call:
+    the records' caches are whatever the caller's test left)."""
+    found = []
+    for vector in all_vectors():
+        try:
+            found.append((vector, parse_telegram(vector.telegram, vector.key)))
+        except WMBusError:
+            continue
+    return found
 
 
 def radio_vectors() -> tuple[Vector, ...]:
