@@ -421,6 +421,21 @@ def _remember(
 _Break = tuple[str, int, int]
 
 
+def _skip_extensions(payload: bytes, pos: int, end: int, name: str) -> tuple[int, str | None, int]:
+    """Past the DIFE or VIFE chain (``name``) that starts at ``pos``: (the position after it, None, 0), or
+    (the fault's offset, why the chain is broken, how many leading bytes the walk read)."""
+    count = 0
+    while True:
+        if pos >= end:
+            return pos, f"record ends inside its {name}", end
+        if count == MAX_EXTENSIONS:
+            return pos, f"more than 10 {name}", pos
+        count += 1
+        pos += 1
+        if not payload[pos - 1] & 0x80:
+            return pos, None, 0
+
+
 def _scan(payload: bytes) -> tuple[list[_Entry], int | None, _Break | None, int]:
     """Walk the record structure: the entries, where manufacturer data starts, why the walk stopped early
     (None: it did not), and how many leading bytes the walk read (the rest are data it never looked at)."""
@@ -441,31 +456,17 @@ def _scan(payload: bytes) -> tuple[list[_Entry], int | None, _Break | None, int]
             return entries, None, (f"reserved special function DIF 0x{dif:02X}", start, start), start + 1
         pos += 1
         if dif & 0x80:
-            count = 0
-            while True:
-                if pos >= end:
-                    return entries, None, ("record ends inside its DIFEs", pos, start), end
-                if count == MAX_EXTENSIONS:
-                    return entries, None, ("more than 10 DIFEs", pos, start), pos
-                count += 1
-                pos += 1
-                if not payload[pos - 1] & 0x80:
-                    break
+            pos, fault, read = _skip_extensions(payload, pos, end, "DIFEs")
+            if fault is not None:
+                return entries, None, (fault, pos, start), read
         if pos >= end:
             return entries, None, ("record ends before its VIF", pos, start), end
         vif = payload[pos]
         pos += 1
         if vif & 0x80:
-            count = 0
-            while True:
-                if pos >= end:
-                    return entries, None, ("record ends inside its VIFEs", pos, start), end
-                if count == MAX_EXTENSIONS:
-                    return entries, None, ("more than 10 VIFEs", pos, start), pos
-                count += 1
-                pos += 1
-                if not payload[pos - 1] & 0x80:
-                    break
+            pos, fault, read = _skip_extensions(payload, pos, end, "VIFEs")
+            if fault is not None:
+                return entries, None, (fault, pos, start), read
         if vif & 0x7F == 0x7C:  # plain-text VIF
             if pos >= end:
                 return entries, None, ("record ends before its plain-text VIF", pos, start), end
