@@ -11,7 +11,14 @@ from gateway.wmbus.errors import WMBusError
 from gateway.wmbus.manufacturer import decode_manufacturer
 from gateway.wmbus.medium import medium_name
 from gateway.wmbus.telegram import parse_telegram
-from gateway.wmbus.tpl import LONG_HEADER, SHORT_HEADER, HeaderKind, parse_tpl, status_flags
+from gateway.wmbus.tpl import (
+    LONG_HEADER,
+    SHORT_HEADER,
+    HeaderKind,
+    TransportLayer,
+    parse_tpl,
+    status_flags,
+)
 from gateway.wmbus.tpl import clear_caches as clear_tpl_caches
 from gateway.wmbus.wired import LONG_FRAME_HEAD, parse_long_frame
 from tests.vectors import Vector, all_vectors, radio_vectors
@@ -56,12 +63,21 @@ def test_ell_afl_tpl_layouts_agree(vector: Vector) -> None:
         assert tpl.config == header.config
 
 
-def test_short_headers_from_the_table_are_the_headers_parsed() -> None:
-    # Short headers are kept by their bytes: one read from the table equals one parsed afresh.
-    frames = [v.telegram for v in radio_vectors() if len(v.telegram) > 15 and v.telegram[10] in (0x7A, 0x7B)]
+def _tpls_cold_then_kept(
+    min_length: int, cis: tuple[int, ...]
+) -> tuple[list[bytes], list[tuple[TransportLayer, int]]]:
+    """The radio vectors' frames with a TPL of ``cis`` right after the DLL, and their TPLs parsed with the
+    caches empty; checks that parsing them again, from the caches, gives the same."""
+    frames = [v.telegram for v in radio_vectors() if len(v.telegram) >= min_length and v.telegram[10] in cis]
     clear_tpl_caches()
     fresh = [parse_tpl(frame, 10) for frame in frames]
     assert [parse_tpl(frame, 10) for frame in frames] == fresh
+    return frames, fresh
+
+
+def test_short_headers_from_the_table_are_the_headers_parsed() -> None:
+    # Short headers are kept by their bytes: one read from the table equals one parsed afresh.
+    frames, fresh = _tpls_cold_then_kept(min_length=16, cis=(0x7A, 0x7B))
     for frame, (tpl, end) in zip(frames, fresh, strict=True):
         header = SHORT_HEADER.parse(frame[11:])
         assert (tpl.ci, tpl.access_number, tpl.status, tpl.config) == (
@@ -72,10 +88,7 @@ def test_short_headers_from_the_table_are_the_headers_parsed() -> None:
 
 
 def test_long_headers_from_the_address_table_are_the_headers_parsed() -> None:
-    frames = [v.telegram for v in radio_vectors() if len(v.telegram) > 23 and v.telegram[10] in (0x72, 0x73)]
-    clear_tpl_caches()
-    fresh = [parse_tpl(frame, 10) for frame in frames]
-    assert [parse_tpl(frame, 10) for frame in frames] == fresh
+    frames, fresh = _tpls_cold_then_kept(min_length=24, cis=(0x72, 0x73))
     for frame, (tpl, _) in zip(frames, fresh, strict=True):
         header = LONG_HEADER.parse(frame[11:])
         assert (tpl.meter_id, tpl.manufacturer, tpl.version, tpl.device_type) == (
