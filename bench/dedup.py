@@ -16,10 +16,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from gateway.daemon.billing_settings import BillingSettings
-from gateway.daemon.dedup import Deduplicator, payload_digest
-from gateway.daemon.processor import ReadingProcessor
-from gateway.daemon.state import StateStore
+from gateway.billing.dedup import Deduplicator, payload_digest
+from gateway.billing.processor import ReadingProcessor
+from gateway.billing.settings import BillingSettings
+from gateway.billing.state import StateStore
 from gateway.reading import Reading
 
 

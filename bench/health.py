@@ -22,8 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gateway.clock import ManualClock
+from gateway.frame import LinkMode, ReceivedFrame
 from gateway.health import HealAction, HealthEventName, HealthMonitor
-from gateway.radio.frame import LinkMode, ReceivedFrame
 from tests.health.sim import START, SimDongle, SimMeter, meter_address, simulate, telegram
 
 HOUR = 3600.0

@@ -31,8 +31,8 @@ from bench.pipeline import START, provision
 from gateway.clock import ManualClock, SystemClock
 from gateway.daemon.config import GatewayConfig, MqttConfig
 from gateway.daemon.runner import Daemon
+from gateway.frame import LinkMode, ReceivedFrame
 from gateway.radio.base import SourceStats
-from gateway.radio.frame import LinkMode, ReceivedFrame
 from gateway.radio.simulator import SimulatedFleet
 from tests.servers import MOSQUITTO_CANDIDATES, Mosquitto, require_binary
 

@@ -23,9 +23,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from gateway.billing.meters import MeterEntry, Provisioning
 from gateway.clock import ManualClock
 from gateway.daemon.config import GatewayConfig, MqttConfig
-from gateway.daemon.meters import MeterEntry, Provisioning
 from gateway.daemon.runner import Daemon, RunOptions
 from gateway.radio.simulator import SimulatedFleet
 from gateway.uplink.outbox import Outbox

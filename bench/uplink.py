@@ -20,13 +20,13 @@ from pathlib import Path
 
 import aiomqtt
 
+from gateway.ingest.ingester import Ingester, IngestSettings
+from gateway.ingest.sink import InfluxSink
 from gateway.reading import Reading
 from gateway.uplink.broker import BrokerSettings, Protocol, json_publish_properties
-from gateway.uplink.ingest import Ingester, IngestSettings
 from gateway.uplink.messages import OutboundMessage, encode
 from gateway.uplink.mqtt import MqttPublisher
 from gateway.uplink.outbox import Outbox, StoredMessage
-from gateway.uplink.sink import InfluxSink
 from gateway.uplink.topics import MessageKind, Topics
 from tests.servers import (
     MOSQUITTO_CANDIDATES,

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, cast
 
 import typer
 
+from gateway.billing.meters import Provisioning
 from gateway.daemon.config import ConfigError, GatewayConfig, load_config
-from gateway.daemon.meters import Provisioning
 
 if TYPE_CHECKING:
     from rich.console import Console

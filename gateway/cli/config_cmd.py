@@ -5,9 +5,9 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
+from gateway.billing.meters import MetersFileError
 from gateway.cli.common import ConfigOption, StateDirOption, console, fail, provisioning, settings
 from gateway.daemon.config import iter_keys
-from gateway.daemon.meters import MetersFileError
 from gateway.keys import KeyFileError
 
 config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)

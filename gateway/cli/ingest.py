@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import typer
 
 from gateway.cli.common import console, fail
+from gateway.ingest.ingester import Ingester, IngestSettings, RawHandler, default_client_id
+from gateway.ingest.sink import InfluxSink, read_token
 from gateway.uplink.broker import BrokerError, BrokerSettings, Protocol
-from gateway.uplink.ingest import Ingester, IngestSettings, RawHandler, default_client_id
-from gateway.uplink.sink import InfluxSink, read_token
 from gateway.uplink.topics import DEFAULT_PREFIX
 
 
@@ -107,7 +107,7 @@ def ingest(
         fail(f"--token-file: {err}")
     raw_handler: RawHandler | None = None
     if keys is not None:
-        from gateway.uplink.headend import HeadEnd, HeadEndError  # noqa: PLC0415 (only head-end mode needs it)
+        from gateway.ingest.headend import HeadEnd, HeadEndError  # noqa: PLC0415 (only head-end mode needs it)
 
         try:
             raw_handler = HeadEnd.open(keys, state, tz, meters_path=meters).lines_for_raw

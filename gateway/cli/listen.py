@@ -12,8 +12,8 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
+from gateway.billing.meters import MetersFileError
 from gateway.cli.common import ConfigOption, StateDirOption, console, fail, provisioning, settings
-from gateway.daemon.meters import MetersFileError
 from gateway.daemon.runner import RunOptions, daemon_clock, effective_config
 from gateway.daemon.sources import SourceBuildError, build_source
 from gateway.daemon.survey import Survey

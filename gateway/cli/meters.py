@@ -9,9 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from gateway.cli.common import ConfigOption, StateDirOption, console, errors, fail, provisioning, settings
-from gateway.cli.status import open_state
-from gateway.daemon.meters import (
+from gateway.billing.meters import (
     ImportRejectedError,
     MeterEntry,
     MetersFileError,
@@ -20,6 +18,8 @@ from gateway.daemon.meters import (
     entries,
     known_decoders,
 )
+from gateway.cli.common import ConfigOption, StateDirOption, console, errors, fail, provisioning, settings
+from gateway.cli.status import open_state
 from gateway.keys import KeyFileError, normalise_meter_id, parse_key
 
 meters_app = typer.Typer(help="Provision the meters this gateway serves.", no_args_is_help=True)

@@ -10,12 +10,12 @@ from typing import Annotated
 
 import typer
 
+from gateway.billing.meters import MetersFileError
+from gateway.billing.state import StateStoreError
 from gateway.cli import common
 from gateway.cli.common import ConfigOption, StateDirOption, fail, settings
 from gateway.daemon.config import ConfigError, check_mqtt_url
-from gateway.daemon.meters import MetersFileError
 from gateway.daemon.runner import Daemon, RunOptions
-from gateway.daemon.state import StateStoreError
 from gateway.keys import KeyFileError
 
 

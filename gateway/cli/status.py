@@ -9,11 +9,11 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from gateway.billing.processor import ReadingProcessor
+from gateway.billing.state import StateStore, StateStoreError
 from gateway.cli.common import ConfigOption, StateDirOption, console, fail, settings
 from gateway.daemon.config import GatewayConfig
-from gateway.daemon.processor import ReadingProcessor
 from gateway.daemon.runner import STATUS_META_KEY
-from gateway.daemon.state import StateStore, StateStoreError
 
 
 def open_state(config: GatewayConfig) -> StateStore | None:

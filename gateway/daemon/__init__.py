@@ -1,1 +1,1 @@
-"""The gateway daemon: billing core (dedup, state, monthly index, events, coverage) and its run loop."""
+"""The gateway program: configuration, radio sources wired to the billing core, the run loop."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway.daemon.billing_settings import BillingSettings
+from gateway.billing.settings import BillingSettings
 from gateway.health.settings import HealthSettings, HealthSettingsError
 
 KeyPath = tuple[str | int, ...]

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from gateway.daemon.dedup import Deduplicator, payload_digest
-from gateway.daemon.meters import Fleet, MeterEntry
-from gateway.daemon.processor import Publication, ReadingProcessor
+from gateway.billing.dedup import Deduplicator, payload_digest
+from gateway.billing.meters import Fleet, MeterEntry
+from gateway.billing.processor import ReadingProcessor
 from gateway.decoders import UnknownDecoderError, decode_reading
-from gateway.radio.frame import ReceivedFrame
+from gateway.frame import ReceivedFrame
+from gateway.publication import Publication
 from gateway.uplink.messages import PublicationLike
 from gateway.wmbus.errors import (
     AuthenticationError,
@@ -53,7 +54,7 @@ WRONG_KEY_ERRORS = (WrongKeyError, AuthenticationError)
 
 
 class UnknownMeterLog(Protocol):
-    """Where meters heard but not provisioned are noted (gateway.daemon.state.StateStore)."""
+    """Where meters heard but not provisioned are noted (gateway.billing.state.StateStore)."""
 
     def note_unknown(
         self,

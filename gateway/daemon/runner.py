@@ -22,6 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway import __version__
+from gateway.billing.dedup import Deduplicator
+from gateway.billing.meters import Fleet, MeterEntry, MetersFileError, Provisioning
+from gateway.billing.processor import ReadingProcessor
+from gateway.billing.state import ProvisionedMeter, StateStore
 from gateway.clock import Clock, ManualClock, SystemClock
 from gateway.daemon.config import (
     ConfigError,
@@ -31,17 +35,14 @@ from gateway.daemon.config import (
     SourceKind,
     load_config,
 )
-from gateway.daemon.dedup import Deduplicator
-from gateway.daemon.meters import Fleet, MeterEntry, MetersFileError, Provisioning
 from gateway.daemon.pipeline import Pipeline, format_publication
-from gateway.daemon.processor import Publication, ReadingProcessor
 from gateway.daemon.sdnotify import SystemdNotifier
 from gateway.daemon.sources import build_source
-from gateway.daemon.state import ProvisionedMeter, StateStore
+from gateway.frame import ReceivedFrame
 from gateway.health import HealthEvent, HealthMonitor, HealthSettings
 from gateway.keys import KeyFileError
+from gateway.publication import Publication
 from gateway.radio.base import RadioSource
-from gateway.radio.frame import ReceivedFrame
 from gateway.uplink.messages import publication_message, raw_message
 from gateway.uplink.outbox import Outbox
 from gateway.uplink.topics import Topics

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 from gateway.clock import Clock
 from gateway.daemon.config import SourceConfig, SourceKind
+from gateway.frame import LinkMode
 from gateway.radio.base import RadioSource
-from gateway.radio.frame import LinkMode
 
 
 class SourceBuildError(Exception):

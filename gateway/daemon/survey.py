@@ -7,7 +7,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from gateway.radio.frame import ReceivedFrame
+from gateway.frame import ReceivedFrame
 from gateway.wmbus.errors import KeyMissingError, WMBusError
 from gateway.wmbus.medium import medium_name
 from gateway.wmbus.telegram import parse_telegram, peek_address

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from gateway.daemon.processor import Publication
+from gateway.publication import Publication
 
 
 class HealthEventName(StrEnum):

@@ -16,11 +16,11 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from gateway.clock import Clock
+from gateway.frame import ReceivedFrame
 from gateway.health.events import HealthEvent, HealthEventName
 from gateway.health.ladder import HealAction, HealLadder, HealOutcome
 from gateway.health.settings import HealthSettings
 from gateway.health.traffic import Expectation, SourceTraffic
-from gateway.radio.frame import ReceivedFrame
 from gateway.radio.usb_reset import UsbResetError, UsbResetFailure, reset_usb_for_tty
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,9 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import ClassVar
 
+from gateway.frame import LinkMode
 from gateway.radio.base import ErrorReason, SourceError, SourceStats
 from gateway.radio.checksums import xor_checksum
-from gateway.radio.frame import LinkMode
 from gateway.radio.serial_source import (
     DongleCodec,
     DongleMessage,

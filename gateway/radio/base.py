@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from gateway.clock import Clock
-from gateway.radio.frame import ReceivedFrame
+from gateway.frame import ReceivedFrame
 
 
 class ErrorReason(StrEnum):

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from gateway.frame import LinkMode
 from gateway.radio.base import ErrorReason, SourceError, SourceStats
-from gateway.radio.frame import LinkMode
 from gateway.radio.serial_source import DongleCodec, DongleMessage, Indication, Response, SerialSource
 from gateway.wmbus.errors import CrcError, FrameError
 from gateway.wmbus.phl import FrameFormat, strip_link_crcs

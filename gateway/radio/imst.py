@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import ClassVar
 
+from gateway.frame import LinkMode
 from gateway.radio.base import ErrorReason, SourceError, SourceStats
 from gateway.radio.checksums import crc16_ccitt
-from gateway.radio.frame import LinkMode
 from gateway.radio.serial_source import (
     DongleCodec,
     DongleMessage,

@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway.clock import Clock, SystemClock
+from gateway.frame import LinkMode, ReceivedFrame
 from gateway.radio.base import ErrorReason, SourceStats
-from gateway.radio.frame import LinkMode, ReceivedFrame
 from gateway.radio.hexstream import find_frames
 from gateway.radio.rtlwmbus import parse_rtl_wmbus_line
 

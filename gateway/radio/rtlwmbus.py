@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from gateway.clock import Clock, SystemClock
+from gateway.frame import LinkMode, ReceivedFrame
 from gateway.radio.base import Backoff, ErrorReason, SourceStats
-from gateway.radio.frame import LinkMode, ReceivedFrame
 
 FIELDS = 8
 _MODES = {"T1": LinkMode.T1, "C1": LinkMode.C1, "S1": LinkMode.S1, "N1": LinkMode.N}

@@ -18,8 +18,8 @@ import serial
 import serial_asyncio_fast
 
 from gateway.clock import Clock, SystemClock
+from gateway.frame import LinkMode, ReceivedFrame
 from gateway.radio.base import Backoff, ErrorReason, SourceError, SourceStats
-from gateway.radio.frame import LinkMode, ReceivedFrame
 
 READ_CHUNK = 4096
 CLOSE_TIMEOUT_S = 2.0  # a port whose close hangs (unplugged stick) must not stall the reopen

@@ -1,1 +1,1 @@
-"""The uplink: the only code that touches the network (MQTT publisher, outbox, ingester)."""
+"""The gateway's side of MQTT: durable outbox, publisher, broker settings, topics and payloads."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from gateway.radio.frame import ReceivedFrame
+from gateway.frame import ReceivedFrame
 from gateway.uplink.topics import MessageKind, Topics
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ RETAINED: frozenset[MessageKind] = frozenset({MessageKind.STATUS, MessageKind.RE
 
 
 class PublicationLike(Protocol):
-    """The shape of ``gateway.daemon.processor.Publication`` (kind, meter_id, payload, month)."""
+    """The shape of ``gateway.publication.Publication`` (kind, meter_id, payload, month)."""
 
     @property
     def kind(self) -> str: ...

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from gateway.billing.meters import Provisioning
 from gateway.cli.app import app
-from gateway.daemon.meters import Provisioning
 from tests.daemon.test_e2e import rtl_wmbus_line
 from tests.daemon.test_pipeline import encrypted_water_vectors
 from tests.vectors import Vector

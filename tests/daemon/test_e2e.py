@@ -13,14 +13,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from gateway.billing.meters import MeterEntry, Provisioning
+from gateway.billing.state import StateStore
 from gateway.clock import ManualClock, SystemClock
 from gateway.daemon.config import GatewayConfig
-from gateway.daemon.meters import MeterEntry, Provisioning
-from gateway.daemon.processor import Publication
 from gateway.daemon.runner import DRAIN_TIMEOUT_S, HEALTH_META_KEY, STATUS_META_KEY, Daemon, RunOptions
-from gateway.daemon.state import StateStore
+from gateway.frame import LinkMode, ReceivedFrame
+from gateway.publication import Publication
 from gateway.radio.base import SourceStats
-from gateway.radio.frame import LinkMode, ReceivedFrame
 from gateway.radio.simulator import FORMATS, SimulatedFleet, SimulatorSource
 from gateway.reading import Alarm
 from gateway.uplink.outbox import Outbox

@@ -10,14 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.daemon.dedup import Deduplicator
-from gateway.daemon.meters import Fleet, MeterEntry
+from gateway.billing.dedup import Deduplicator
+from gateway.billing.meters import Fleet, MeterEntry
+from gateway.billing.processor import ReadingProcessor
+from gateway.billing.state import StateStore
 from gateway.daemon.pipeline import Pipeline, format_publication
-from gateway.daemon.processor import Publication, ReadingProcessor
-from gateway.daemon.state import StateStore
 from gateway.decoders import decode_reading
+from gateway.frame import LinkMode, ReceivedFrame
 from gateway.keys import KeyStore
-from gateway.radio.frame import LinkMode, ReceivedFrame
+from gateway.publication import Publication
 from gateway.wmbus.telegram import parse_telegram
 from tests.vectors import Vector, radio_vectors
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.daemon.meters import MeterEntry, Provisioning
+from gateway.billing.meters import MeterEntry, Provisioning
+from gateway.billing.state import StateStore
 from gateway.daemon.sdnotify import SystemdNotifier
-from gateway.daemon.state import StateStore
 from tests.daemon.test_e2e import rtl_wmbus_line
 from tests.daemon.test_pipeline import encrypted_water_vectors
 

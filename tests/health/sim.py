@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from gateway.clock import ManualClock
+from gateway.frame import LinkMode, ReceivedFrame
 from gateway.health import HealAction, HealthEvent, HealthEventName, HealthMonitor
-from gateway.radio.frame import LinkMode, ReceivedFrame
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
 

@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 
 from gateway.clock import ManualClock
+from gateway.frame import ReceivedFrame
 from gateway.health import HealthMonitor, SourceState
 from gateway.health.monitor import DEGRADED_HOLD_WINDOWS
-from gateway.radio.frame import ReceivedFrame
 from gateway.radio.simulator.fleet import SimulatedFleet
 from tests.health.sim import START, SimDongle, SimMeter, meter_address, simulate
 

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from gateway.clock import ManualClock
+from gateway.frame import LinkMode, ReceivedFrame
 from gateway.health import (
     HealAction,
     HealthEventName,
@@ -19,7 +20,6 @@ from gateway.health import (
     SourceState,
 )
 from gateway.radio.base import SourceError
-from gateway.radio.frame import LinkMode, ReceivedFrame
 from tests.health.sim import START, Outcome, SimDongle, SimMeter, meter_address, simulate, telegram
 
 HOUR = 3600.0

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from gateway.frame import LinkMode, ReceivedFrame
 from gateway.radio import amber, imst, iu891a
 from gateway.radio.amber import AmberSource
 from gateway.radio.base import Backoff, SourceError
 from gateway.radio.cul import CulSource
-from gateway.radio.frame import LinkMode, ReceivedFrame
 from gateway.radio.imst import Im871aSource
 from gateway.radio.iu891a import Iu891aSource
 from gateway.radio.serial_source import SerialSource

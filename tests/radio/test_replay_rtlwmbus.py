@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from gateway.clock import ManualClock
+from gateway.frame import LinkMode, ReceivedFrame
 from gateway.radio.base import Backoff
-from gateway.radio.frame import LinkMode, ReceivedFrame
 from gateway.radio.hexstream import find_frames
 from gateway.radio.replay import ReplaySource
 from gateway.radio.rtlwmbus import RtlWmbusSource, parse_rtl_wmbus_line

@@ -10,7 +10,7 @@ import pytest
 
 from gateway.clock import ManualClock
 from gateway.decoders import decode_reading
-from gateway.radio.frame import LinkMode
+from gateway.frame import LinkMode
 from gateway.radio.simulator import (
     EXAMPLE_KEYS_PATH,
     FORMATS,

@@ -15,7 +15,7 @@ from gateway.reading import Reading
 
 @dataclass(frozen=True)
 class Publication:
-    """The shape of gateway.daemon.processor.Publication (the uplink codes against the contract)."""
+    """The shape of gateway.publication.Publication (the uplink codes against the contract)."""
 
     kind: str
     meter_id: str

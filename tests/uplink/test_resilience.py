@@ -14,9 +14,9 @@ from gateway.uplink.messages import publication_message
 from gateway.uplink.mqtt import MqttPublisher
 from gateway.uplink.outbox import Outbox
 from gateway.uplink.topics import Topics
+from tests.ingest.test_ingester import ingesting, messages_of, publish_raw
 from tests.servers import Mosquitto, VictoriaMetrics
 from tests.uplink.helpers import Collector, reading_publication
-from tests.uplink.test_ingest import ingesting, messages_of, publish_raw
 
 TOPICS = Topics("gw1")
 METERS = ("50000001", "50000002", "50000003")

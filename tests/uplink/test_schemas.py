@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from gateway.radio.frame import LinkMode, ReceivedFrame
+from gateway.frame import LinkMode, ReceivedFrame
 from gateway.uplink.messages import (
     OutboundMessage,
     publication_message,

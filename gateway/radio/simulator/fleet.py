@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.clock import Clock, ManualClock, SystemClock
-from gateway.radio.frame import LinkMode
+from gateway.frame import LinkMode
 from gateway.radio.simulator import encoder
 from gateway.radio.simulator.clock import AcceleratedClock
 from gateway.reading import Alarm

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 
 from gateway.clock import ManualClock
+from gateway.frame import ReceivedFrame
 from gateway.radio.base import SourceStats
-from gateway.radio.frame import ReceivedFrame
 from gateway.radio.simulator.fleet import SimulatedFleet
 
 YIELD_EVERY = 64  # on a virtual clock, let other tasks run this often

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.daemon.monthly_index import IndexSource, MonthlyIndex
-from gateway.daemon.state import ProvisionedMeter, StateStore, StateStoreError
+from gateway.billing.monthly_index import IndexSource, MonthlyIndex
+from gateway.billing.state import ProvisionedMeter, StateStore, StateStoreError
 
 NOW = datetime(2026, 10, 5, 12, 0, tzinfo=UTC)
 

@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from gateway.daemon.events import Event, EventName, EventState, alarm_transitions
-from gateway.daemon.processor import Publication, ReadingProcessor
-from gateway.daemon.state import StateStore
+from gateway.billing.events import Event, EventName, EventState, alarm_transitions
+from gateway.billing.processor import ReadingProcessor
+from gateway.billing.state import StateStore
+from gateway.publication import Publication
 from gateway.reading import Alarm, Reading
 
 ROME = ZoneInfo("Europe/Rome")

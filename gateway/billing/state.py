@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gateway.daemon.monthly_index import MonthlyIndex
+from gateway.billing.monthly_index import MonthlyIndex
 
 SCHEMA_VERSION = 1
 

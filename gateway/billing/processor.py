@@ -15,11 +15,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gateway.daemon.anomalies import AnomalyDetector, AnomalyState
-from gateway.daemon.billing_settings import DAY_S, HOUR_S, BillingSettings
-from gateway.daemon.coverage import coverage_of
-from gateway.daemon.events import Event, EventName, EventState, alarm_transitions
-from gateway.daemon.monthly_index import (
+from gateway.billing.anomalies import AnomalyDetector, AnomalyState
+from gateway.billing.coverage import coverage_of
+from gateway.billing.events import Event, EventName, EventState, alarm_transitions
+from gateway.billing.monthly_index import (
     BillingCalendar,
     Cutoff,
     IndexSource,
@@ -30,22 +29,14 @@ from gateway.daemon.monthly_index import (
     epoch_s,
     previous_month,
 )
-from gateway.daemon.state import StateStore
+from gateway.billing.settings import DAY_S, HOUR_S, BillingSettings
+from gateway.billing.state import StateStore
+from gateway.publication import Publication
 from gateway.reading import Reading
 
-__all__ = ["BillingSettings", "Publication", "ReadingProcessor"]
+__all__ = ["ReadingProcessor"]
 
 STATE_CACHE_METERS = 1024  # meter states kept in memory, most recently read; the rest live in the store
-
-
-@dataclass(frozen=True)
-class Publication:
-    """Something to publish; the uplink adds "schema" and "gateway" and picks the topic."""
-
-    kind: str  # "reading" | "monthly" | "event"
-    meter_id: str
-    payload: dict[str, Any]
-    month: str | None = None  # "2026-09" for kind "monthly"
 
 
 @dataclass(slots=True)

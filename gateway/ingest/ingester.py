@@ -25,6 +25,9 @@ from typing import Any
 import aiomqtt
 import paho.mqtt.client as mqtt
 
+from gateway.ingest.lineproto import PayloadError, lines_for
+from gateway.ingest.receive import acknowledge, take_over_reads
+from gateway.ingest.sink import LineSink, SinkError
 from gateway.uplink.broker import (
     BrokerError,
     BrokerSettings,
@@ -33,9 +36,6 @@ from gateway.uplink.broker import (
     make_client,
     wants_older_protocol,
 )
-from gateway.uplink.lineproto import PayloadError, lines_for
-from gateway.uplink.receive import acknowledge, take_over_reads
-from gateway.uplink.sink import LineSink, SinkError
 from gateway.uplink.tasks import first_error
 from gateway.uplink.topics import (
     DEFAULT_PREFIX,
@@ -163,7 +163,7 @@ class Ingester:
         paho.manual_ack_set(True)
         # Messages go into the open batch straight from paho's read callback, skipping aiomqtt's
         # message objects and queue (a task a message); set before connecting, since a resumed
-        # session's messages come right after CONNACK. Once connected, gateway.uplink.receive
+        # session's messages come right after CONNACK. Once connected, gateway.ingest.receive
         # also skips paho's MQTTMessage (it still delivers what it does not decode itself).
         self._batch = _Batch()
         self._batches = asyncio.Queue()

@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from gateway.daemon.coverage import compute_coverage
-from gateway.daemon.monthly_index import BillingCalendar
-from gateway.daemon.processor import ReadingProcessor
-from gateway.daemon.state import ProvisionedMeter, StateStore
+from gateway.billing.coverage import compute_coverage
+from gateway.billing.monthly_index import BillingCalendar
+from gateway.billing.processor import ReadingProcessor
+from gateway.billing.state import ProvisionedMeter, StateStore
 from gateway.reading import Reading
 
 ROME = ZoneInfo("Europe/Rome")

@@ -13,7 +13,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion, _Connection
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from gateway.uplink.receive import RECV_BYTES, RecvBuffer, acknowledge, install, supported
+from gateway.ingest.receive import RECV_BYTES, RecvBuffer, acknowledge, install, supported
 
 Received = tuple[bytes, bytes, int, int]
 

@@ -9,24 +9,26 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from gateway.billing.dedup import Deduplicator
+from gateway.billing.meters import Fleet, MeterEntry
+from gateway.billing.processor import ReadingProcessor
+from gateway.billing.settings import BillingSettings
+from gateway.billing.state import StateStore
 from gateway.clock import ManualClock
-from gateway.daemon.dedup import Deduplicator
-from gateway.daemon.meters import Fleet, MeterEntry
 from gateway.daemon.pipeline import Pipeline
-from gateway.daemon.processor import BillingSettings, Publication, ReadingProcessor
-from gateway.daemon.state import StateStore
+from gateway.frame import ReceivedFrame
+from gateway.ingest.headend import HeadEnd
+from gateway.ingest.ingester import Ingester, IngestSettings
+from gateway.ingest.lineproto import MONTHLY, RECEPTION, lines_for
+from gateway.ingest.sink import InfluxSink
 from gateway.keys import KeyStore
-from gateway.radio.frame import ReceivedFrame
+from gateway.publication import Publication
 from gateway.radio.simulator.fleet import SimulatedFleet
 from gateway.uplink.broker import BrokerSettings
-from gateway.uplink.headend import HeadEnd
-from gateway.uplink.ingest import Ingester, IngestSettings
-from gateway.uplink.lineproto import MONTHLY, RECEPTION, lines_for
 from gateway.uplink.messages import OutboundMessage, publication_message, raw_message
-from gateway.uplink.sink import InfluxSink
 from gateway.uplink.topics import MessageKind, Topics, parse_topic
+from tests.ingest.test_ingester import publish_raw
 from tests.servers import Mosquitto, VictoriaMetrics
-from tests.uplink.test_ingest import publish_raw
 
 TZ = ZoneInfo("Europe/Rome")
 START = datetime(2026, 9, 28, tzinfo=UTC)  # six days across the 1 October cut-off

@@ -13,8 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.daemon.billing_settings import BillingSettings
-from gateway.daemon.monthly_index import (
+from gateway.billing.monthly_index import (
     BillingCalendar,
     IndexSource,
     Register,
@@ -22,8 +21,10 @@ from gateway.daemon.monthly_index import (
     best_index,
     interpolate,
 )
-from gateway.daemon.processor import Publication, ReadingProcessor
-from gateway.daemon.state import ProvisionedMeter, StateStore
+from gateway.billing.processor import ReadingProcessor
+from gateway.billing.settings import BillingSettings
+from gateway.billing.state import ProvisionedMeter, StateStore
+from gateway.publication import Publication
 from gateway.reading import Reading
 
 ROME = ZoneInfo("Europe/Rome")

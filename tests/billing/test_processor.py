@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.daemon.billing_settings import BillingSettings
-from gateway.daemon.processor import Publication, ReadingProcessor
-from gateway.daemon.state import ProvisionedMeter, StateStore
+from gateway.billing.processor import ReadingProcessor
+from gateway.billing.settings import BillingSettings
+from gateway.billing.state import ProvisionedMeter, StateStore
+from gateway.publication import Publication
 from gateway.reading import Alarm, Reading
 
 ROME = ZoneInfo("Europe/Rome")

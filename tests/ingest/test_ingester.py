@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator, Sequence
 import aiomqtt
 import pytest
 
+from gateway.ingest.ingester import Ingester, IngestSettings
+from gateway.ingest.sink import InfluxSink
 from gateway.uplink.broker import BrokerSettings, Protocol, json_publish_properties
-from gateway.uplink.ingest import Ingester, IngestSettings
 from gateway.uplink.messages import PublicationLike, publication_message
-from gateway.uplink.sink import InfluxSink
 from gateway.uplink.topics import Topics
 from tests.conftest import MosquittoFactory
 from tests.servers import Mosquitto, TlsFiles, VictoriaMetrics
@@ -108,7 +108,7 @@ async def test_malformed_payload_is_logged_and_skipped(
         # A tag of the wrong type: once an AttributeError that got the message redelivered for ever.
         ("wmbus/gwA/meters/44444444/reading", _with(good[0][1], manufacturer=5)),
     ]
-    caplog.set_level(logging.WARNING, "gateway.uplink.ingest")
+    caplog.set_level(logging.WARNING, "gateway.ingest.ingester")
     async with ingesting(mosquitto, victoria_metrics) as ingester:
         await publish_raw(mosquitto, bad + good)
         await wait_points(ingester, 2)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.daemon.dedup import Deduplicator, payload_digest
+from gateway.billing.dedup import Deduplicator, payload_digest
 
 DIGEST = payload_digest(b"\x2f\x2f\x04\x13\x39\x30\x00\x00")
 OTHER = payload_digest(b"\x2f\x2f\x04\x13\x3a\x30\x00\x00")

@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.daemon.anomalies import AnomalyDetector, AnomalyState, rollover_suspected
-from gateway.daemon.billing_settings import BillingSettings
-from gateway.daemon.events import Event, EventState
+from gateway.billing.anomalies import AnomalyDetector, AnomalyState, rollover_suspected
+from gateway.billing.events import Event, EventState
+from gateway.billing.settings import BillingSettings
 
 ROME = ZoneInfo("Europe/Rome")
 T0 = datetime(2026, 10, 5, tzinfo=ROME).timestamp()  # local midnight: days are local days

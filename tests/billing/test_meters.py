@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.daemon.meters import (
+from gateway.billing.meters import (
     ImportRejectedError,
     MeterEntry,
     MetersFileError,

@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gateway.daemon.dedup import Deduplicator, payload_digest
-from gateway.daemon.meters import MetersFileError, Provisioning
-from gateway.daemon.processor import BillingSettings, ReadingProcessor
-from gateway.daemon.state import StateStore
+from gateway.billing.dedup import Deduplicator, payload_digest
+from gateway.billing.meters import MetersFileError, Provisioning
+from gateway.billing.processor import ReadingProcessor
+from gateway.billing.settings import BillingSettings
+from gateway.billing.state import StateStore
 from gateway.decoders import decode_reading
+from gateway.ingest.lineproto import RECEPTION, PayloadError, check_schema, line, lines_for
 from gateway.keys import KeyFileError, KeyStore, load_keys
-from gateway.uplink.lineproto import RECEPTION, PayloadError, check_schema, line, lines_for
 from gateway.uplink.messages import PublicationLike, encode
 from gateway.uplink.topics import MessageKind, ParsedTopic
 from gateway.wmbus.errors import WMBusError

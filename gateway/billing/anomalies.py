@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gateway.daemon.billing_settings import DAY_S, HOUR_S, BillingSettings
-from gateway.daemon.events import Event, EventName, EventState
+from gateway.billing.events import Event, EventName, EventState
+from gateway.billing.settings import DAY_S, HOUR_S, BillingSettings
 
 _EPSILON_M3 = 1e-9
 

@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.daemon.monthly_index import Cutoff, IndexSource
+from gateway.billing.monthly_index import Cutoff, IndexSource
 
 
 @dataclass(frozen=True, slots=True)
