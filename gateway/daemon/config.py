@@ -45,13 +45,14 @@ class SourceKind(StrEnum):
 
     SIMULATOR = "simulator"
     IM871A = "im871a"
+    IU891A = "iu891a"
     AMB8465 = "amb8465"
     CUL = "cul"
     RTL_WMBUS = "rtl_wmbus"
     REPLAY = "replay"
 
 
-SERIAL_KINDS = frozenset({SourceKind.IM871A, SourceKind.AMB8465, SourceKind.CUL})
+SERIAL_KINDS = frozenset({SourceKind.IM871A, SourceKind.IU891A, SourceKind.AMB8465, SourceKind.CUL})
 LINK_MODES = ("T1", "C1", "S1", "C1T1")
 
 

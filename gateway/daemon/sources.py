@@ -5,12 +5,16 @@ Each kind's module is imported when a source of that kind is built: a daemon loa
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from gateway.clock import Clock
-from gateway.daemon.config import SourceConfig, SourceKind
+from gateway.daemon.config import SERIAL_KINDS, SourceConfig, SourceKind
 from gateway.frame import LinkMode
 from gateway.radio.base import RadioSource
+
+if TYPE_CHECKING:
+    from gateway.radio.serial_source import SerialSource
 
 
 class SourceBuildError(Exception):
@@ -29,14 +33,16 @@ def build_source(config: SourceConfig, clock: Clock, tz: ZoneInfo | None = None)
 
         fleet = SimulatedFleet(config.seed, config.meter_count, clock, tz=tz)
         return SimulatorSource(fleet, config.name)
-    if config.kind in (SourceKind.IM871A, SourceKind.AMB8465, SourceKind.CUL):
+    if config.kind in SERIAL_KINDS:
         assert config.device is not None  # the configuration requires it
         from gateway.radio.amber import AmberSource  # noqa: PLC0415
         from gateway.radio.cul import CulSource  # noqa: PLC0415
         from gateway.radio.imst import Im871aSource  # noqa: PLC0415
+        from gateway.radio.iu891a import Iu891aSource  # noqa: PLC0415
 
-        serial_types: dict[SourceKind, type[Im871aSource | AmberSource | CulSource]] = {
+        serial_types: dict[SourceKind, type[SerialSource]] = {
             SourceKind.IM871A: Im871aSource,
+            SourceKind.IU891A: Iu891aSource,
             SourceKind.AMB8465: AmberSource,
             SourceKind.CUL: CulSource,
         }

@@ -8,6 +8,8 @@ reception info (3), RSSI (signed dBm), then the telegram from its L field.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from enum import IntEnum
 from typing import ClassVar
 
@@ -37,6 +39,7 @@ class Sap(IntEnum):
 
 
 class DevMgmt(IntEnum):
+    STARTUP_IND = 0x00
     PING_REQ = 0x01
     PING_RSP = 0x02
     GET_DEVICE_INFO_REQ = 0x03
@@ -60,6 +63,8 @@ class Iu891aLinkMode(IntEnum):
     C_T = 3
     C = 5
 
+
+log = logging.getLogger(__name__)
 
 OPTION_RECEIVE_IND = 0x0002  # bit 0 clear: forward every telegram, not only listed meters
 OPTION_SEND_IND = 0x0004
@@ -165,6 +170,7 @@ class Iu891aSource(SerialSource):
 
     device_info: bytes = b""
     firmware_info: bytes = b""
+    _restart_task: asyncio.Task[None] | None = None
 
     def _make_codec(self) -> DongleCodec:
         return SlipCodec(self.stats, self.frame_link_mode)
@@ -176,6 +182,26 @@ class Iu891aSource(SerialSource):
                 f"request {sap:#04x}/{request:#04x} failed (status {answer[:1].hex() or 'none'})"
             )
         return answer[1:]
+
+    def _unsolicited(self, message: Response) -> bool:
+        if message.key != (Sap.DEVMGMT, DevMgmt.STARTUP_IND):
+            return False
+        # The stick booted (brown-out, watchdog): it runs its NVM configuration again, often with
+        # the receiver off, so configure it afresh.
+        if self.stats.connected:  # not during our own start-up, which configures it anyway
+            log.warning(
+                "radio %s (%s): the stick restarted by itself; configuring it again",
+                self.name,
+                self.device_path,
+            )
+            self._restart_task = asyncio.get_running_loop().create_task(self._configure_again())
+        return True
+
+    async def _configure_again(self) -> None:
+        try:
+            await self.reinitialise()
+        except SourceError as err:
+            log.warning("%s", err)
 
     async def _initialise(self) -> None:
         mode = link_mode_code(self.link_modes)

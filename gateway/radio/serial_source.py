@@ -224,10 +224,14 @@ class SerialSource(ABC):
                 )
                 continue
             future = self._pending.pop(message.key, None)
-            if future is None or future.done():
-                self.stats.count_error(ErrorReason.UNEXPECTED, f"reply {message.key!r} nobody waited for")
-            else:
+            if future is not None and not future.done():
                 future.set_result(message.payload)
+            elif not self._unsolicited(message):
+                self.stats.count_error(ErrorReason.UNEXPECTED, f"reply {message.key!r} nobody waited for")
+
+    def _unsolicited(self, message: Response) -> bool:
+        """A message the dongle sends by itself (a boot notice); True if the dongle module handled it."""
+        return False
 
     def _fail_pending(self, error: Exception) -> None:
         pending, self._pending = self._pending, {}

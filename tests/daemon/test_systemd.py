@@ -83,6 +83,7 @@ def test_udev_rule_gives_each_dongle_a_stable_link_and_the_group() -> None:
         by_id.setdefault((vendor.group(1), product.group(1)), []).append(rule)
     links = {
         ("10c4", "87ed"): "wmbus-im871a",
+        ("04b4", "0003"): "wmbus-iu891a",
         ("0403", "6001"): "wmbus-amb8465",
         ("03eb", "204b"): "wmbus-cul",
     }
@@ -91,8 +92,9 @@ def test_udev_rule_gives_each_dongle_a_stable_link_and_the_group() -> None:
         usb = [r for r in by_id[usb_id] if 'SUBSYSTEM=="usb"' in r]
         assert len(tty) == 1 and f'SYMLINK+="{link}"' in tty[0]
         assert len(usb) == 1  # the USB node too, for the health monitor's reset
-    # the AMB8465 is a generic FTDI id: the product string must narrow it down
-    assert "ATTRS{product}" in by_id[("0403", "6001")][0]
+    # the AMB8465 (FTDI) and the iU891A (Cypress) have generic ids: the product string narrows them down
+    for generic in (("0403", "6001"), ("04b4", "0003")):
+        assert all("{product}" in rule for rule in by_id[generic])
 
 
 def receive(sock: socket.socket) -> str:

@@ -6,8 +6,8 @@ public descriptions:
 
 - IMST iM871A: "WMBus HCI Specification" v1.6 (IMST GmbH; SOF 0xA5, control/endpoint, message id,
   length, payload, timestamp, RSSI, CRC-16/X-25), as also read by wmbusmeters' wmbus_im871a.
-- IMST iU891A-XL: its HCI (SLIP framing, RFC 1055; SAP, message id, status, CRC), as in wmbusmeters'
-  wmbus_iu891a.
+- IMST iU891A-XL: IMST's "WM-Bus Gateway HCI Protocol Specification" (SLIP framing, RFC 1055; SAP,
+  message id, status, CRC-16/IBM-SDLC; the 11-byte gateway configuration and its factory default).
 - Amber AMB8465: "AMB8465 Manual" (0xFF, command, length, payload, XOR checksum; confirmations with
   bit 7 set; CMD_DATA_IND 0x03 with RSSI appended).
 - CUL: culfw command reference (``V``, ``X21``, ``brt``/``brc``; ``b``/``bY`` + hex with the EN 13757-4
@@ -25,7 +25,7 @@ import contextlib
 import os
 import tty
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from gateway.wmbus.crc import crc16 as wmbus_crc16
 
@@ -197,11 +197,55 @@ class FakeIm871a(FakeDongle):
 
 
 class FakeIu891a(FakeDongle):
-    """iU891A-XL: SLIP frames with CRC; RX_MESSAGE_IND with timestamp, info and signed RSSI."""
+    """iU891A-XL with IMST's WM-Bus gateway firmware, from its HCI protocol specification.
 
-    def __init__(self, directory: Path, name: str = "ttyIU891A") -> None:
+    Messages are SLIP-framed ``SAP | message id | payload | CRC-16 (LSB first)``; responses start with a
+    status byte. The stick keeps an 11-byte configuration (link mode, options LSB first, UI options,
+    LED timing, recalibration timeout) in NVM and copies it to the active one at start-up: a stick
+    fresh from the factory has link mode 0 (receiver off) and options 0x000E (Rx and Tx notification,
+    recalibration); a stick set up by another tool may be found with the address filter (option bit 0:
+    forward only the meters of its device list) or without Rx notification (bit 1). It sends a start-up
+    indication (DevMgmt 0x00) when it boots; received telegrams come as RX_MESSAGE_IND (0x09/0x20):
+    time (4), decryption status, encryption mode, packet info (link mode), RSSI (signed dBm), packet.
+    """
+
+    OPTION_ADDRESS_FILTER = 0x0001
+    OPTION_RX_NOTIFY = 0x0002
+    PACKET_INFO: ClassVar[dict[int, int]] = {1: 0x01, 2: 0x02, 3: 0x02, 5: 0x05}  # S, T, C/T (heard as T), C
+
+    def __init__(
+        self,
+        directory: Path,
+        name: str = "ttyIU891A",
+        *,
+        default_options: int = 0x000E,
+        startup_ind: bool = True,
+    ) -> None:
         super().__init__(directory, name)
+        self.default_config = bytes([0x00]) + default_options.to_bytes(2, "little") + bytes(8)
+        self.active_config = self.default_config
+        self.startup_ind = startup_ind
+        self.dropped = 0
         self._buffer = bytearray()
+
+    @property
+    def link_mode(self) -> int:
+        return self.active_config[0]
+
+    @property
+    def options(self) -> int:
+        return int.from_bytes(self.active_config[1:3], "little")
+
+    def plug(self) -> None:
+        super().plug()
+        self.reboot()
+
+    def reboot(self) -> None:
+        """A boot (power-up, brown-out, watchdog): the NVM configuration becomes the active one."""
+        self.active_config = self.default_config
+        self.configured.clear()
+        if self.startup_ind:
+            self.inject(self.message(0x01, 0x00, bytes(4) + bytes([0x6E]) + bytes(12)))
 
     @staticmethod
     def slip(message: bytes) -> bytes:
@@ -218,23 +262,41 @@ class FakeIu891a(FakeDongle):
             chunk = bytes(self._buffer[:end]).replace(b"\xdb\xdc", b"\xc0").replace(b"\xdb\xdd", b"\xdb")
             del self._buffer[: end + 1]
             if len(chunk) < 4 or x25(chunk[:-2]) != int.from_bytes(chunk[-2:], "little"):
-                continue
+                continue  # a wake-up run of END bytes, or a damaged request: ignored
             sap, msg_id, payload = chunk[0], chunk[1], chunk[2:-2]
             self.commands.append((sap, msg_id, payload))
-            answers = {
-                (0x01, 0x01): b"",
-                (0x01, 0x03): bytes([0x6E]) + b"\x01\x02\x03\x04" + b"iU891A-XL",
-                (0x01, 0x05): b"\x01\x02\x03\x04",
-                (0x09, 0x03): b"",
-            }
-            if (sap, msg_id) in answers:
-                self.reply(self.message(sap, msg_id + 1, b"\x00" + answers[(sap, msg_id)]))
-                if (sap, msg_id) == (0x09, 0x03) and self.responding:
-                    self.configured.set()
+            self._answer(sap, msg_id, payload)
 
-    def send_telegram(self, frame: bytes, rssi_raw: int = 0xE7) -> None:
-        """``rssi_raw`` is the signed dBm byte the stick reports (0xE7 = -25 dBm)."""
-        payload = b"\x9f\x43\x6d\x38" + b"\x00\x00\x02" + bytes([rssi_raw]) + frame
+    def _answer(self, sap: int, msg_id: int, payload: bytes) -> None:
+        answers = {
+            (0x01, 0x01): b"",  # ping
+            (0x01, 0x03): bytes([0x6E]) + (0x1B0D).to_bytes(4, "little") + bytes(8),  # module type iU891A
+            (0x01, 0x05): b"\x09\x00\x37\x00" + b"09.04.2020" + b"WMBus_Gateway",
+            (0x09, 0x01): self.active_config,
+        }
+        if (sap, msg_id) == (0x09, 0x03):
+            if len(payload) != 11:
+                self.reply(self.message(0x09, 0x04, b"\x07"))  # wrong length
+                return
+            self.active_config = bytes(payload)
+            self.reply(self.message(0x09, 0x04, b"\x00"))
+            if self.responding and self.link_mode:
+                self.configured.set()
+            return
+        if (sap, msg_id) in answers:
+            self.reply(self.message(sap, msg_id + 1, b"\x00" + answers[(sap, msg_id)]))
+
+    def send_telegram(self, frame: bytes, rssi_raw: int = 0xE7, *, listed: bool = False) -> None:
+        """``rssi_raw``: the signed dBm byte (0xE7 = -25 dBm); ``listed``: the meter is in its device list."""
+        options = self.options
+        if not self.link_mode or not options & self.OPTION_RX_NOTIFY:
+            self.dropped += 1  # receiver off, or telegrams not forwarded to the host
+            return
+        if options & self.OPTION_ADDRESS_FILTER and not listed:
+            self.dropped += 1
+            return
+        info = self.PACKET_INFO.get(self.link_mode, self.link_mode)
+        payload = b"\x9f\x43\x6d\x38" + bytes([0x00, 0x00, info, rssi_raw]) + frame
         self.inject(self.message(0x09, 0x20, payload))
 
 
