@@ -6,6 +6,7 @@ at most four keys, then the generic OMS decoder. The cost does not grow with dec
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from operator import attrgetter
 
@@ -28,28 +29,67 @@ class DecoderRegistry:
 
     def __init__(self, fallback: MeterDecoder) -> None:
         self.fallback = fallback
+        self._builtin: list[MeterDecoder] = []
+        self._added: tuple[MeterDecoder, ...] = ()  # from decoder files, replaced as a whole on reload
         self._by_name: dict[str, MeterDecoder] = {fallback.name: fallback}
         self._index: dict[_Key, list[tuple[Match, MeterDecoder]]] = {}
         self._found: dict[tuple[str, int, int, int], MeterDecoder] = {}
 
     def register(self, decoder: MeterDecoder) -> MeterDecoder:
-        """Add ``decoder``; names must be unique."""
-        for name in (decoder.name, *decoder.aliases):
-            if name in self._by_name:
-                raise ValueError(f"decoder name {name!r} registered twice")
-            self._by_name[name] = decoder
-        for match in decoder.matches:
-            key = (match.manufacturer, match.version, match.device_type)
-            candidates = self._index.setdefault(key, [])
-            candidates.append((match, decoder))
-            # A CI-restricted match is more specific than an open one under the same key.
-            candidates.sort(key=lambda item: item[0].ci is None)
-        self._found.clear()
+        """Add a built-in ``decoder``; names must be unique."""
+        self._install((*self._builtin, decoder), self._added)
         return decoder
+
+    def replace_added(self, decoders: Sequence[MeterDecoder]) -> None:
+        """Put ``decoders`` (from decoder files) in place of those added before; the built-ins stay.
+
+        Under the same (manufacturer, version, device type) an added decoder is tried before a built-in
+        one (it overrides it); a CI-restricted match still comes before an open one. Names must be new."""
+        self._install(tuple(self._builtin), tuple(decoders))
+
+    def _install(self, builtin: Sequence[MeterDecoder], added: Sequence[MeterDecoder]) -> None:
+        # Built aside and swapped in whole: a failed check leaves the registry as it was.
+        by_name = {self.fallback.name: self.fallback}
+        index: dict[_Key, list[tuple[Match, MeterDecoder]]] = {}
+        for decoder in (*added, *builtin):
+            for name in (decoder.name, *decoder.aliases):
+                if name in by_name:
+                    raise ValueError(f"decoder name {name!r} registered twice")
+                by_name[name] = decoder
+            for match in decoder.matches:
+                index.setdefault((match.manufacturer, match.version, match.device_type), []).append(
+                    (match, decoder)
+                )
+        for candidates in index.values():
+            # A CI-restricted match is more specific than an open one under the same key (a stable sort:
+            # added decoders stay before built-in ones).
+            candidates.sort(key=lambda item: item[0].ci is None)
+        self._builtin, self._added = list(builtin), tuple(added)
+        self._by_name, self._index = by_name, index
+        self._found.clear()
+
+    @property
+    def builtin(self) -> tuple[MeterDecoder, ...]:
+        """The decoders that come with the gateway, the generic one first."""
+        return (self.fallback, *self._builtin)
+
+    @property
+    def added(self) -> tuple[MeterDecoder, ...]:
+        """The decoders added from decoder files."""
+        return self._added
 
     def names(self) -> list[str]:
         """Every name a meter may be given (decoders and their aliases), sorted."""
         return sorted(self._by_name)
+
+    def builtin_names(self) -> frozenset[str]:
+        """The names (and aliases) of the built-in decoders: a decoder file may not reuse them."""
+        return frozenset(name for decoder in self.builtin for name in (decoder.name, *decoder.aliases))
+
+    def claims(self, telegram: Telegram) -> MeterDecoder | None:
+        """The decoder that claims ``telegram`` by its matches, None when only the generic one would."""
+        found = self._search(telegram)
+        return None if found is self.fallback else found
 
     def named(self, name: str) -> MeterDecoder:
         """The decoder called ``name``."""
