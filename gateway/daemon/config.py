@@ -1,7 +1,7 @@
 """The gateway's configuration: one TOML file, validated at load; errors name the key and its line.
 
-tomllib reports syntax errors with a line but loses the lines of values, so :class:`KeyLines` finds each
-key's line in the text itself; a semantic error ("mqtt.url must start with mqtt://") then points there.
+tomllib reports syntax errors with a line but loses the lines of values, so ``toml_lines.KeyLines`` finds
+each key's line in the text itself; a semantic error ("mqtt.url must start with mqtt://") then points there.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.billing.settings import BillingSettings
 from gateway.health.settings import HealthSettings, HealthSettingsError
-
-KeyPath = tuple[str | int, ...]
+from gateway.toml_lines import KeyLines, KeyPath, format_key, syntax_error_line
 
 DEFAULT_STATE_DIR = Path("state")
+DEFAULT_DECODERS_DIR = Path("/etc/wmbus-gateway/decoders.d")
 DEFAULT_TIMEZONE = "Europe/Rome"
 DEFAULT_PREFIX = "wmbus"
 
@@ -94,6 +94,7 @@ class GatewayConfig:
     state_dir: Path = DEFAULT_STATE_DIR
     meters_file: Path | None = None
     keys_file: Path | None = None
+    decoders_dir: Path | None = None  # decoder files; None: DEFAULT_DECODERS_DIR, which may be absent
     timezone: str = DEFAULT_TIMEZONE
     log_level: str = "info"
     sources: tuple[SourceConfig, ...] = (SourceConfig(kind=SourceKind.SIMULATOR, name="simulator"),)
@@ -122,88 +123,16 @@ class GatewayConfig:
         return self.keys_file or self.state_dir / "keys.toml"
 
     @property
+    def decoders_path(self) -> Path:
+        return self.decoders_dir or DEFAULT_DECODERS_DIR
+
+    @property
     def state_db_path(self) -> Path:
         return self.state_dir / "state.db"
 
     @property
     def outbox_path(self) -> Path:
         return self.state_dir / "outbox.db"
-
-
-# --------------------------------------------------------------------------------------------------
-# Where each key is written
-
-
-_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_BARE_OR_QUOTED = r"(?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')"
-_ASSIGN = re.compile(rf"^\s*({_BARE_OR_QUOTED}(?:\s*\.\s*{_BARE_OR_QUOTED})*)\s*=")
-_PART = re.compile(r"[A-Za-z0-9_-]+|\"([^\"]*)\"|'([^']*)'")
-
-
-def _split_key(text: str) -> list[str]:
-    parts = []
-    for match in _PART.finditer(text):
-        parts.append(match.group(1) if match.group(1) is not None else match.group(2) or match.group(0))
-    return parts
-
-
-class KeyLines:
-    """The line (1-based) where each key path of a TOML text is written; arrays of tables indexed."""
-
-    def __init__(self, text: str) -> None:
-        self._lines: dict[KeyPath, int] = {}
-        table: KeyPath = ()
-        array_counts: dict[tuple[str, ...], int] = {}
-        in_multiline: str | None = None
-        for number, line in enumerate(text.splitlines(), start=1):
-            if in_multiline is not None:
-                if line.count(in_multiline) % 2 == 1:
-                    in_multiline = None
-                continue
-            header = _HEADER.match(line)
-            if header is not None and "=" not in header.group(2):
-                names = tuple(_split_key(header.group(2)))
-                if header.group(1) == "[[":
-                    index = array_counts.get(names, 0)
-                    array_counts[names] = index + 1
-                    table = (*names, index)
-                else:
-                    table = self._resolve(names, array_counts)
-                self._lines.setdefault(table, number)
-                continue
-            assign = _ASSIGN.match(line)
-            if assign is not None:
-                self._lines.setdefault((*table, *_split_key(assign.group(1))), number)
-                rest = line[assign.end() :]
-                for quote in ('"""', "'''"):
-                    if rest.count(quote) % 2 == 1:
-                        in_multiline = quote
-
-    @staticmethod
-    def _resolve(names: tuple[str, ...], arrays: dict[tuple[str, ...], int]) -> KeyPath:
-        # [radio.options] after [[radio]] belongs to the latest element of the array
-        out: list[str | int] = []
-        for depth, name in enumerate(names):
-            out.append(name)
-            prefix = names[: depth + 1]
-            if prefix in arrays and depth + 1 < len(names):
-                out.append(arrays[prefix] - 1)
-        return tuple(out)
-
-    def line_of(self, path: KeyPath) -> int | None:
-        """The line of ``path`` or, failing that, of its nearest written parent."""
-        while path:
-            if path in self._lines:
-                return self._lines[path]
-            path = path[:-1]
-        return None
-
-
-def format_key(path: KeyPath) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -313,9 +242,7 @@ def parse_config(text: str, origin: Path | None = None) -> GatewayConfig:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        match = re.search(r"line (\d+)", str(err))
-        line = int(match.group(1)) if match else None
-        raise ConfigError(f"TOML syntax: {err}", path=origin, line=line) from None
+        raise ConfigError(f"TOML syntax: {err}", path=origin, line=syntax_error_line(err)) from None
     loader = _Loader(text, origin)
     root = _Table(data, (), loader)
 
@@ -334,6 +261,7 @@ def parse_config(text: str, origin: Path | None = None) -> GatewayConfig:
         "state_dir": state_dir,
         "meters_file": gateway.path_value("meters_file"),
         "keys_file": gateway.path_value("keys_file"),
+        "decoders_dir": gateway.path_value("decoders_dir"),
         "timezone": timezone,
         "log_level": gateway.string("log_level", "info", choices=("debug", "info", "warning", "error")),
         "status_interval_s": gateway.number("status_interval_s", 60.0, minimum=1.0),
@@ -489,6 +417,7 @@ def iter_keys(config: GatewayConfig) -> Iterator[tuple[str, Any]]:
     yield "gateway.state_dir", str(config.state_dir)
     yield "gateway.meters_file", str(config.meters_path)
     yield "gateway.keys_file", str(config.keys_path)
+    yield "gateway.decoders_dir", str(config.decoders_path)
     yield "gateway.timezone", config.timezone
     yield "gateway.log_level", config.log_level
     for source in config.sources:

@@ -1,8 +1,8 @@
 """The daemon's lifecycle: sources as tasks, the pipeline, the uplink, signals, systemd notify, shutdown.
 
-SIGTERM/SIGINT stop the sources, flush the state and the outbox, and return. SIGHUP reloads meters, keys
-and configuration while the radio keeps running. With a replay or a simulated radio the daemon's clock
-follows the frames' receive times, so month cut-offs fire by recorded (or simulated) time.
+SIGTERM/SIGINT stop the sources, flush the state and the outbox, and return. SIGHUP reloads meters, keys,
+decoder files and configuration while the radio keeps running. With a replay or a simulated radio the
+daemon's clock follows the frames' receive times, so month cut-offs fire by recorded (or simulated) time.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ from gateway.daemon.config import (
 from gateway.daemon.pipeline import Pipeline, format_publication
 from gateway.daemon.sdnotify import SystemdNotifier
 from gateway.daemon.sources import build_source
+from gateway.decoders import REGISTRY
+from gateway.decoders.folder import DecoderFolder
 from gateway.frame import ReceivedFrame
 from gateway.health import HealthEvent, HealthMonitor, HealthSettings
 from gateway.keys import KeyFileError
@@ -160,6 +162,7 @@ class Daemon:
         self.ready = asyncio.Event()
         self.reloads = 0
         self.failed = False
+        self.decoder_files = DecoderFolder(REGISTRY)
 
     # -- set-up ------------------------------------------------------------------------------------
 
@@ -180,6 +183,7 @@ class Daemon:
                     count,
                     self.config.state_dir,
                 )
+        self._load_decoder_files(self.config)
         fleet = provisioning.load()
         self.store = StateStore(self.config.state_db_path)
         self.health: HealthMonitor | None = None
@@ -196,6 +200,11 @@ class Daemon:
         )
         self.dedup = Deduplicator(self.config.dedup_window_s)
         return fleet
+
+    def _load_decoder_files(self, config: GatewayConfig) -> None:
+        """The decoder folder into the registry (a broken file is refused alone), said in one log line."""
+        report = self.decoder_files.load(config.decoders_path)
+        log.log(report.level(folder_configured=config.decoders_dir is not None), "%s", report.summary())
 
     def _sync_meters(self, fleet: Fleet) -> None:
         meters = [ProvisionedMeter(e.meter_id, e.name, e.customer, e.decoder) for e in fleet.meters.values()]
@@ -438,7 +447,8 @@ class Daemon:
     # -- reload ------------------------------------------------------------------------------------
 
     def reload(self) -> None:
-        """SIGHUP: re-read configuration, meters and keys; keep the radio open. A bad file changes nothing."""
+        """SIGHUP: re-read configuration, meters, keys and decoder files; keep the radio open. A bad file
+        changes nothing (a bad decoder file: only itself)."""
         self.notifier.reloading()
         try:
             fresh = self.config
@@ -452,6 +462,7 @@ class Daemon:
             self.notifier.ready("reload refused: see the log")
             return
         self.flush()
+        self._load_decoder_files(fresh)
         self.pipeline.set_fleet(fleet)
         self._sync_meters(fleet)
         if fresh.sources != self.config.sources:

@@ -287,8 +287,10 @@ class _Keys:
             return None
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(key, f"must be a whole number, got {_kind(value)}")
-        if not minimum <= value <= MAX_MASK:
-            raise self.error(key, f"must be from {minimum} to 2**64-1, got {value}")
+        if value < minimum:
+            raise self.error(key, f"must be at least {minimum}, got {value}")
+        if value > MAX_MASK:
+            raise self.error(key, f"must be below 2**64, got {value}")
         return value
 
     def number_or_any(self, key: str) -> int | None:

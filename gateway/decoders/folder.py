@@ -16,7 +16,6 @@ from gateway.decoders.base import MeterDecoder
 from gateway.decoders.decoder_file import DecoderFileError, parse_decoder
 from gateway.decoders.registry import DecoderRegistry
 
-DEFAULT_FOLDER = Path("/etc/wmbus-gateway/decoders.d")
 MAX_FILE_BYTES = 256 * 1024  # a decoder file is a few kB; anything larger is a mistake
 
 

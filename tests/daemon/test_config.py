@@ -9,8 +9,8 @@ import pytest
 from gateway.daemon.config import (
     ConfigError,
     GatewayConfig,
-    KeyLines,
     SourceKind,
+    iter_keys,
     load_config,
     parse_config,
 )
@@ -138,17 +138,6 @@ def test_missing_file_is_an_error(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.toml")
 
 
-def test_key_lines_handles_dotted_quoted_and_multiline() -> None:
-    lines = KeyLines(
-        '# c\na.b = 1\n[t]\n"quoted key" = 2\ns = """\nx = 1\n"""\ny = 3\n[[arr]]\nz = 1\n[[arr]]\nz = 2\n'
-    )
-    assert lines.line_of(("a", "b")) == 2
-    assert lines.line_of(("t", "quoted key")) == 4
-    assert lines.line_of(("t", "y")) == 8
-    assert lines.line_of(("t", "x")) == 3  # inside the multi-line string: falls back to the table
-    assert lines.line_of(("arr", 1, "z")) == 12
-
-
 def test_billing_table_is_checked_against_the_settings() -> None:
     config = parse_config(
         "[billing]\ncutoff_day = 5\ninterpolation_span_h = 48\nreading_notifications = false\n"
@@ -173,3 +162,10 @@ def test_health_table_is_checked_with_key_and_line() -> None:
     assert (err.key, err.line) == ("health.min_silence_s", 3)
     err = error_of("[health]\nno_such_knob = 1\n")
     assert (err.key, err.line) == ("health.no_such_knob", 2)
+
+
+def test_decoders_dir_defaults_to_etc_and_is_relative_to_the_file() -> None:
+    assert GatewayConfig().decoders_path == Path("/etc/wmbus-gateway/decoders.d")
+    config = parse_config('[gateway]\ndecoders_dir = "meters.d"\n', origin=Path("/srv/gw/gateway.toml"))
+    assert config.decoders_path == Path("/srv/gw/meters.d")
+    assert ("gateway.decoders_dir", "/srv/gw/meters.d") in list(iter_keys(config))
