@@ -1,7 +1,8 @@
 """Load the real telegrams of ../shared/vectors (wmbusmeters driver test blocks, GPL; used as data).
 
 The folder is found through $WMBUS_SHARED_DIR or beside the repository (../shared). Under CI=true a
-missing folder fails the run; elsewhere the tests that need it are skipped.
+missing folder fails the run; elsewhere the tests that need it are skipped with the reason (a module
+that reads the vectors while it is collected is skipped whole: its tests are built from them).
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ def shared_dir() -> Path:
     """Return the shared folder or fail/skip as the environment demands."""
     path = Path(os.environ.get("WMBUS_SHARED_DIR", REPO.parent / "shared"))
     if not (path / "vectors" / "wmbusmeters-dev.jsonl").is_file():
+        message = f"shared vectors not found at {path} (put shared/ beside the repo or set WMBUS_SHARED_DIR)"
         if os.environ.get("CI") == "true":
-            raise RuntimeError(f"shared vectors not found at {path}")
-        pytest.skip(f"shared vectors not found at {path}")
+            raise RuntimeError(message)
+        # pytest sets PYTEST_CURRENT_TEST while a test runs; without it we are collecting a module.
+        pytest.skip(message, allow_module_level="PYTEST_CURRENT_TEST" not in os.environ)
     return path
 
 

@@ -82,9 +82,11 @@ def check_decoder(decoder: str | None, decoders: frozenset[str] | None) -> None:
 def load_meters(path: Path) -> dict[str, MeterEntry]:
     """Read a meters file (``.csv`` by suffix, TOML otherwise); a missing file is an empty fleet."""
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
+    except UnicodeDecodeError as err:
+        raise MetersFileError(f"{path}: not UTF-8 text (byte {err.start}): save it as UTF-8") from None
     if path.suffix.lower() == ".csv":
         return _load_csv(text, path)
     try:
@@ -149,7 +151,7 @@ def save_meters(path: Path, meters: Mapping[str, MeterEntry]) -> None:
         text = "\n".join(lines) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w") as handle:
+    with open(tmp, "w", encoding="utf-8") as handle:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 from typing import Annotated
 
@@ -85,14 +86,15 @@ def add(
 @meters_app.command("import")
 def import_(
     file: Annotated[Path, typer.Argument(help="CSV with a header row: id,key[,decoder,name,customer].")],
+    encoding: Annotated[
+        str,
+        typer.Option(help="The file's text encoding, e.g. latin-1, or cp1252 for a spreadsheet's export."),
+    ] = "utf-8",
     config: ConfigOption = None,
     state_dir: StateDirOption = None,
 ) -> None:
     """Import an installer's list; every row is checked first and nothing changes if one is wrong."""
-    try:
-        text = file.read_text(encoding="utf-8-sig")
-    except OSError as err:
-        fail(f"{file}: {err.strerror}")
+    text = _read_text(file, encoding)
     prov = provisioning(settings(config, state_dir))
     with Progress(
         TextColumn("checking {task.description}"), BarColumn(), MofNCompleteColumn(), console=errors
@@ -112,6 +114,25 @@ def import_(
         except (MetersFileError, KeyFileError) as err:
             fail(str(err))
     console.print(f"[green]imported[/] {file}: {added} added, {updated} updated")
+
+
+def _read_text(file: Path, encoding: str) -> str:
+    try:
+        data = file.read_bytes()
+    except OSError as err:
+        fail(f"{file}: {err.strerror}")
+    try:
+        codec = codecs.lookup(encoding)
+    except LookupError:
+        fail(f"--encoding {encoding!r} is not a known text encoding")
+    try:
+        return data.decode("utf-8-sig" if codec.name == "utf-8" else codec.name)
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        fail(
+            f"{file} is not {codec.name.upper()} (byte 0x{data[err.start]:02x} on line {line}); save it as"
+            " UTF-8, or name its encoding with --encoding (latin-1, or cp1252 for a spreadsheet's export)"
+        )
 
 
 @meters_app.command("list")

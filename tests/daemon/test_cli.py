@@ -201,3 +201,19 @@ def test_every_subcommand_takes_config_and_state_dir(command: str) -> None:
     code, out = invoke(*command.split(), "--help")
     assert code == 0
     assert "--config" in out and "--state-dir" in out
+
+
+def test_latin1_csv_is_refused_with_the_place_then_read_with_encoding(state: Path, tmp_path: Path) -> None:
+    # A list saved by a spreadsheet in Latin-1: once a UnicodeDecodeError traceback.
+    latin1 = tmp_path / "installer.csv"
+    latin1.write_bytes(f"id,key,name\n11111111,{KEY},Müller Straße 3\n".encode("latin-1"))
+    code, out = invoke("meters", "import", str(latin1), "--state-dir", str(state))
+    assert code == 1
+    assert "Traceback" not in out
+    assert "not UTF-8" in out and "line 2" in out and "--encoding" in out
+    assert not (state / "meters.toml").exists()
+    code, out = invoke("meters", "import", str(latin1), "--encoding", "latin-1", "--state-dir", str(state))
+    assert code == 0, out
+    assert "Müller Straße 3" in (state / "meters.toml").read_text(encoding="utf-8")
+    code, out = invoke("meters", "import", str(latin1), "--encoding", "klingon", "--state-dir", str(state))
+    assert code == 1 and "klingon" in out
