@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
@@ -47,6 +48,15 @@ _NOT_READING_FIELDS = frozenset(
 )
 
 
+# A meter id as the gateway publishes it (8 hex digits, docs/topics.md); a gateway id as the gateway's
+# configuration allows it (gateway.id), at most 64 characters.
+METER_ID = re.compile(r"[0-9A-Fa-f]{8}")
+GATEWAY_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# Line protocol escapes commas, equals signs and spaces, but has no escape for a line break: a newline,
+# carriage return or tab in a name would end or split the line, so such a name is refused.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 class PayloadError(ValueError):
     """A payload that does not match its topic's schema; the ingester logs and skips it."""
 
@@ -54,7 +64,23 @@ class PayloadError(ValueError):
 @functools.lru_cache(maxsize=65536)
 def _escape_key(text: str) -> str:
     # Keys and tag values repeat (field names, meter ids): escape each once.
+    if _CONTROL.search(text):
+        raise PayloadError(f"control character in name or tag {text[:40]!r}")
     return text.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+
+
+def _meter(topic: ParsedTopic, document: Mapping[str, Any]) -> str:
+    meter = document.get("meter_id") or topic.meter_id or ""
+    if not isinstance(meter, str) or not METER_ID.fullmatch(meter):
+        raise PayloadError(f"meter id {str(meter)[:40]!r} is not 8 hex digits")
+    return meter
+
+
+def _gateway(topic: ParsedTopic, document: Mapping[str, Any]) -> str:
+    gateway = document.get("gateway") or topic.gateway
+    if not isinstance(gateway, str) or not GATEWAY_ID.fullmatch(gateway):
+        raise PayloadError(f"gateway id {str(gateway)[:40]!r} is not 1-64 of A-Z a-z 0-9 _ . -")
+    return gateway
 
 
 def _escape_measurement(text: str) -> str:
@@ -135,9 +161,7 @@ def reading_lines(topic: ParsedTopic, document: Mapping[str, Any], meter_tz: tzi
     """A reading: one wmbus_reading point (meter time, else receive time) and one wmbus_reception."""
     # The ingester's hot path (two points per reading): same points as building field dicts for
     # line(), formatted directly, series texts cached.
-    meter = str(document.get("meter_id") or topic.meter_id or "")
-    if not meter:
-        raise PayloadError("reading without meter_id")
+    meter = _meter(topic, document)
     received_ms = _time_ms(_require(document, "received_at"), "received_at", UTC)
     meter_time = document.get("meter_datetime")
     ts_ms = _time_ms(meter_time, "meter_datetime", meter_tz) if meter_time else received_ms
@@ -166,7 +190,7 @@ def reading_lines(topic: ParsedTopic, document: Mapping[str, Any], meter_tz: tzi
         if measured is not None:
             reception.append(f"{key}={measured!r}")
     reception.append("heard=1.0")
-    gateway = str(document.get("gateway") or topic.gateway)
+    gateway = _gateway(topic, document)
     return [
         f"{series} {','.join(fields)} {ts_ms}",
         f"{_reception_series(meter, gateway)} {','.join(reception)} {received_ms}",
@@ -175,7 +199,7 @@ def reading_lines(topic: ParsedTopic, document: Mapping[str, Any], meter_tz: tzi
 
 def monthly_lines(topic: ParsedTopic, document: Mapping[str, Any]) -> list[str]:
     """A monthly index at its cut-off instant plus ``revision`` milliseconds (each revision its own)."""
-    meter = str(document.get("meter_id") or topic.meter_id or "")
+    meter = _meter(topic, document)
     cutoff_ms = _time_ms(_require(document, "cutoff"), "cutoff", UTC)
     revision = _number(document.get("revision")) or 0.0
     if not 0 <= revision < 1000:
@@ -197,7 +221,7 @@ def monthly_lines(topic: ParsedTopic, document: Mapping[str, Any]) -> list[str]:
 
 def event_lines(topic: ParsedTopic, document: Mapping[str, Any]) -> list[str]:
     """An event at its own ``at``; gateway-level events (source_*) are tagged by gateway."""
-    meter = str(document.get("meter_id") or topic.meter_id or "")
+    meter = _meter(topic, document)
     name = _require(document, "event")
     state = document.get("state")
     if not isinstance(name, str) or state not in EVENT_STATES:
@@ -212,7 +236,7 @@ def event_lines(topic: ParsedTopic, document: Mapping[str, Any]) -> list[str]:
                 fields[f"detail_{key}"] = number
     tags: dict[str, str | None] = {"meter": meter, "event": name}
     if name.startswith("source_"):
-        tags["gateway"] = str(document.get("gateway") or topic.gateway)
+        tags["gateway"] = _gateway(topic, document)
     return [line(EVENT, tags, fields, ts_ms)]
 
 
