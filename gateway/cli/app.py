@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "meters": "meters",
     "run": "run",
     "decode": "decode",
+    "decoders": "decoders_cmd",
     "status": "status",
     "ingest": "ingest",
     "listen": "listen",

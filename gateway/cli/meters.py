@@ -20,6 +20,7 @@ from gateway.billing.meters import (
     known_decoders,
 )
 from gateway.cli.common import ConfigOption, StateDirOption, console, errors, fail, provisioning, settings
+from gateway.cli.decoders_cmd import add_decoder_files
 from gateway.cli.status import open_state
 from gateway.keys import KeyFileError, normalise_meter_id, parse_key
 
@@ -56,6 +57,8 @@ def add(
 ) -> None:
     """Provision one meter (or update it); the key goes to the keys file, mode 0600."""
     mid = _meter_id(meter_id)
+    loaded = settings(config, state_dir)
+    add_decoder_files(loaded)
     try:
         check_decoder(decoder, known_decoders())
     except ValueError as err:
@@ -73,7 +76,7 @@ def add(
             key_bytes = parse_key(key, mid)
         except KeyFileError as err:
             fail(str(err))
-    prov = provisioning(settings(config, state_dir))
+    prov = provisioning(loaded)
     try:
         is_new = prov.add(MeterEntry(mid, decoder, name, customer), key_bytes)
     except (MetersFileError, KeyFileError) as err:
@@ -95,7 +98,9 @@ def import_(
 ) -> None:
     """Import an installer's list; every row is checked first and nothing changes if one is wrong."""
     text = _read_text(file, encoding)
-    prov = provisioning(settings(config, state_dir))
+    loaded = settings(config, state_dir)
+    add_decoder_files(loaded)
+    prov = provisioning(loaded)
     with Progress(
         TextColumn("checking {task.description}"), BarColumn(), MofNCompleteColumn(), console=errors
     ) as progress:
@@ -203,8 +208,8 @@ def remove(meter_id: MeterIdArgument, config: ConfigOption = None, state_dir: St
 
 @meters_app.command("decoders")
 def decoders(config: ConfigOption = None, state_dir: StateDirOption = None) -> None:
-    """List the decoder names that --decoder accepts."""
-    settings(config, state_dir)  # accepted like everywhere; a broken configuration is still reported
+    """List the decoder names that --decoder accepts (decoder files included)."""
+    add_decoder_files(settings(config, state_dir))
     names = known_decoders()
     if names is None:
         fail("the decoders package is not available")

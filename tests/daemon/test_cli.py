@@ -195,6 +195,8 @@ def test_run_refuses_a_bad_mqtt_url(state: Path) -> None:
         "meters show",
         "meters remove",
         "meters decoders",
+        "decoders list",
+        "decoders check",
     ],
 )
 def test_every_subcommand_takes_config_and_state_dir(command: str) -> None:

@@ -265,3 +265,13 @@ def test_a_name_clash_changes_nothing(registry: DecoderRegistry) -> None:
         registry.replace_added([MeterDecoder("other", (), "clash", aliases=("minomess",))])
     assert registry.names() == before and registry.added == (kept,)
     assert registry.claims(parse_telegram(_xyz_telegram())) is kept
+
+
+def test_the_documented_format_compiles() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "decoders.md").read_text()
+    example = text.split("### The format", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    decoder = parse_decoder(example, taken=REGISTRY.builtin_names())
+    assert (decoder.name, decoder.target_storage, len(decoder.matches)) == ("acme-water", 8, 2)
+    assert decoder.error_flags is not None and [f.label for f in decoder.error_flags.flags] == [
+        "LEAKING", "WAS_LEAKING", "MODE_B"
+    ]
