@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import typer
 
 from gateway.cli.common import console, fail
+from gateway.ingest.deadletters import DeadLetters
 from gateway.ingest.ingester import Ingester, IngestSettings, RawHandler, default_client_id
 from gateway.ingest.sink import InfluxSink, read_token
 from gateway.uplink.broker import BrokerError, BrokerSettings, Protocol
@@ -44,6 +46,17 @@ def ingest(
     state: Annotated[
         Path, typer.Option(help="Head-end mode: billing state database (monthly indexes, alarms).")
     ] = Path("headend-state.db"),
+    dead_letters: Annotated[
+        Path | None,
+        typer.Option(
+            "--dead-letters",
+            help="SQLite file keeping messages the store refuses for good (default: beside --state).",
+        ),
+    ] = None,
+    max_payload: Annotated[
+        int,
+        typer.Option("--max-payload", help="Refuse (dead-letter) payloads over this many bytes.", min=1024),
+    ] = 64 * 1024,
     timezone: Annotated[
         str, typer.Option(help="Billing time zone (head-end cut-offs) and zone of meter clocks.")
     ] = "UTC",
@@ -121,9 +134,15 @@ def ingest(
         batch_max_lines=batch_lines,
         batch_max_delay_s=batch_delay,
         meter_tz=tz,
+        max_payload_bytes=max_payload,
     )
+    dead_path = dead_letters or state.parent / "dead-letters.db"
+    try:
+        dead = DeadLetters(dead_path)
+    except sqlite3.Error as err:
+        fail(f"--dead-letters {dead_path}: {err}")
     sink = InfluxSink(influx_url, bucket, org=org, token=token)
-    ingester = Ingester(broker, sink, settings, raw_handler=raw_handler)
+    ingester = Ingester(broker, sink, settings, raw_handler=raw_handler, dead_letters=dead)
     how = f"shared in group {group}" if shared else "plain subscription"
     console.print(
         f"[dim]ingesting {prefix}/+/meters/# from {broker.host}:{broker.port} into {influx_url}"
@@ -133,9 +152,11 @@ def ingest(
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(ingester.run())
     sink.close()
+    dead.close()
     stats = ingester.stats
     console.print(
-        f"[dim]stopped: {stats.messages} messages, {stats.points} points, {stats.malformed} malformed[/]"
+        f"[dim]stopped: {stats.messages} messages, {stats.points} points, {stats.malformed} malformed,"
+        f" {stats.dead_letters} dead letters[/]"
     )
 
 

@@ -6,6 +6,12 @@ accepted the batch holding it, in the order received. Its session is persistent 
 off with a session expiry, or 3.1.1 clean session off) under a stable client id, so messages not yet
 acknowledged when the store or the ingester goes down stay with the broker and come again on
 reconnect. Duplicates that this causes are harmless: points are idempotent (:mod:`lineproto`).
+
+A message that can never be stored must not hold back the ones after it: a payload over
+``max_payload_bytes`` is refused up front, and a batch the store refuses for its content (HTTP 400, 413,
+422) is split in halves until the refused messages are alone; those go to the dead letters
+(:mod:`deadletters`) and are acknowledged with the rest. A store that is down or answers otherwise
+is retried with backoff, the messages unacknowledged.
 """
 
 from __future__ import annotations
@@ -14,8 +20,10 @@ import asyncio
 import functools
 import json
 import logging
+import math
 import os
 import socket
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +33,7 @@ from typing import Any
 import aiomqtt
 import paho.mqtt.client as mqtt
 
+from gateway.ingest.deadletters import DeadLetters
 from gateway.ingest.lineproto import PayloadError, lines_for
 from gateway.ingest.receive import acknowledge, take_over_reads
 from gateway.ingest.sink import LineSink, SinkError
@@ -47,6 +56,8 @@ from gateway.uplink.topics import (
 )
 
 log = logging.getLogger(__name__)
+
+DEAD_LETTER_LOG_INTERVAL_S = 60.0
 
 RawHandler = Callable[[ParsedTopic, Any], list[str]]
 
@@ -73,6 +84,9 @@ class IngestSettings:
     meter_tz: tzinfo = UTC
     retry_min_s: float = 0.2
     retry_max_s: float = 30.0
+    # A gateway's reading is about 1 KiB; a payload this large is refused up front (dead-lettered): the
+    # line it would make could be over the store's own limit (VictoriaMetrics: 256 KiB a line).
+    max_payload_bytes: int = 64 * 1024
 
 
 @dataclass(slots=True)
@@ -84,6 +98,7 @@ class IngestStats:
     malformed: int = 0
     batches: int = 0
     write_failures: int = 0
+    dead_letters: int = 0
     connects: int = 0
     shared: bool | None = None
     last_error: str | None = None
@@ -96,6 +111,14 @@ class _Batch:
     acks: list[tuple[int, int]] = field(default_factory=list)  # (mid, qos) in arrival order
     messages: int = 0
     opened_at: float = 0.0
+    # (topic, payload, index of its first line) of each message, to find one the store refuses
+    sources: list[tuple[bytes, bytes, int]] = field(default_factory=list)
+
+    def line_span(self, first: int, last: int) -> list[str]:
+        """The lines of messages ``first`` to ``last - 1``."""
+        sources = self.sources
+        end = sources[last][2] if last < len(sources) else len(self.lines)
+        return self.lines[sources[first][2] : end]
 
 
 class Ingester:
@@ -108,8 +131,12 @@ class Ingester:
         settings: IngestSettings | None = None,
         *,
         raw_handler: RawHandler | None = None,
+        dead_letters: DeadLetters | None = None,
     ) -> None:
         self.broker = broker
+        self.dead_letters = dead_letters
+        self._dead_logged_at = -math.inf
+        self._dead_unlogged = 0
         self.sink = sink
         self.settings = settings or IngestSettings()
         self.stats = IngestStats()
@@ -198,7 +225,15 @@ class Ingester:
         batch = self._batch
         if not batch.messages:
             batch.opened_at = time.monotonic()
-        batch.lines += self._lines(topic, payload)
+        batch.sources.append((topic, payload, len(batch.lines)))
+        if len(payload) > self.settings.max_payload_bytes:
+            self._dead_letter(
+                topic,
+                payload,
+                f"payload of {len(payload)} bytes is over the limit of {self.settings.max_payload_bytes}",
+            )
+        else:
+            batch.lines += self._lines(topic, payload)
         if qos:
             batch.acks.append((mid, qos))
         batch.messages += 1
@@ -247,27 +282,70 @@ class Ingester:
         paho = client._client
         while True:
             batch = await self._batches.get()
-            delay = self.settings.retry_min_s
-            while True:
-                try:
-                    await asyncio.to_thread(self.sink.write, batch.lines)
-                    break
-                except SinkError as err:
-                    self.stats.write_failures += 1
-                    self.stats.last_error = f"store refused a batch: {err}"
-                    log.error(
-                        "store refused a batch of %d points: %s; retrying in %.1f s",
-                        len(batch.lines),
-                        err,
-                        delay,
-                    )
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, self.settings.retry_max_s)
+            await self._store(batch)
             acknowledge(paho, batch.acks)
             self.stats.messages += batch.messages
             self.stats.points += len(batch.lines)
             self.stats.batches += 1
             self.stats.last_write_at = time.monotonic()
+
+    async def _store(self, batch: _Batch) -> None:
+        """Write the batch; a part the store refuses is halved until each refused message is alone."""
+        parts = [(0, len(batch.sources))]
+        delay = self.settings.retry_min_s
+        failing_since: float | None = None
+        while parts:
+            first, last = parts[0]
+            try:
+                await asyncio.to_thread(self.sink.write, batch.line_span(first, last))
+            except SinkError as err:
+                self.stats.write_failures += 1
+                if err.refused:
+                    parts.pop(0)
+                    if last - first == 1:
+                        topic, payload, _ = batch.sources[first]
+                        self._dead_letter(topic, payload, f"store refused it: {err}")
+                    else:
+                        middle = (first + last) // 2
+                        parts[0:0] = [(first, middle), (middle, last)]
+                    continue
+                self.stats.last_error = f"store write failed: {err}"
+                if failing_since is None:
+                    failing_since = time.monotonic()
+                    log.error(
+                        "store write failed: %s; retrying with backoff up to %.0f s, the messages stay"
+                        " unacknowledged with the broker",
+                        err,
+                        self.settings.retry_max_s,
+                    )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.settings.retry_max_s)
+                continue
+            parts.pop(0)
+            if failing_since is not None:
+                log.info("store accepts writes again after %.1f s", time.monotonic() - failing_since)
+                self.stats.last_error = None
+                failing_since = None
+                delay = self.settings.retry_min_s
+
+    def _dead_letter(self, raw_topic: bytes, payload: bytes, reason: str) -> None:
+        """Keep a message that can never be stored, count it, log it (one line a minute at most)."""
+        topic = raw_topic.decode(errors="replace")
+        self.stats.dead_letters += 1
+        if self.dead_letters is not None:
+            try:
+                self.dead_letters.add(topic, payload, reason)
+            except sqlite3.Error as err:
+                log.error("cannot keep a dead letter from %s in %s: %s", topic, self.dead_letters.path, err)
+        now = time.monotonic()
+        if now - self._dead_logged_at < DEAD_LETTER_LOG_INTERVAL_S:
+            self._dead_unlogged += 1
+            return
+        more = f" (and {self._dead_unlogged} more since the last line)" if self._dead_unlogged else ""
+        where = f" in {self.dead_letters.path}" if self.dead_letters is not None else ""
+        log.warning("dead letter%s: message on %s not stored, acknowledged: %s%s", where, topic, reason, more)
+        self._dead_logged_at = now
+        self._dead_unlogged = 0
 
 
 async def _until_disconnected(client: aiomqtt.Client) -> None:

@@ -19,8 +19,17 @@ class LineSink(Protocol):
     def close(self) -> None: ...
 
 
+# What the store answers when the content itself is wrong (bad line, too large): retrying the same batch
+# cannot help. Other answers (401/403/404: credentials or bucket; 429, 5xx; no answer) are retried.
+REFUSED_STATUSES = frozenset({400, 413, 422})
+
+
 class SinkError(Exception):
-    """The store did not accept a batch (the ingester retries; MQTT messages stay unacknowledged)."""
+    """The store did not accept a batch; ``refused`` when it refused the content (HTTP 400, 413, 422)."""
+
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 def read_token(path: Path | None) -> str:
@@ -53,7 +62,9 @@ class InfluxSink:
         try:
             self._write.write(bucket=self.bucket, org=self.org, record=body, write_precision=cast(Any, "ms"))
         except Exception as err:  # influxdb-client raises ApiException, urllib3 errors, OSError ...
-            raise SinkError(_describe(err)) from None
+            raise SinkError(
+                _describe(err), refused=getattr(err, "status", None) in REFUSED_STATUSES
+            ) from None
 
     def close(self) -> None:
         self._write.close()  # type: ignore[no-untyped-call]

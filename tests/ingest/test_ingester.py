@@ -31,10 +31,12 @@ async def ingesting(
     **settings: object,
 ) -> AsyncIterator[Ingester]:
     sink = InfluxSink(vm.url, "wmbus")
+    dead_letters = settings.pop("dead_letters", None)
     ingester = Ingester(
         broker_settings or BrokerSettings(broker.url),
         sink,
-        IngestSettings(client_id=client_id, batch_max_delay_s=0.05, **settings),  # type: ignore[arg-type]
+        IngestSettings(client_id=client_id, **{"batch_max_delay_s": 0.05, **settings}),  # type: ignore[arg-type]
+        dead_letters=dead_letters,  # type: ignore[arg-type]
     )
     task = asyncio.create_task(ingester.run())
     try:
