@@ -13,6 +13,7 @@ import dataclasses
 import json
 import logging
 import signal
+import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -152,6 +153,8 @@ class Daemon:
         self._stop = asyncio.Event()
         self._pending: list[Publication] = []
         self._pending_raw: list[Any] = []
+        self._unstored: list[Any] = []  # messages the outbox could not store yet (a full disk)
+        self._storage_faults: dict[str, float] = {}  # "outbox"/"state" -> when writing it began to fail
         self._frames_since_flush = 0
         self._flush_due = False  # a flush is scheduled for the event loop's next turn
         self.sources: list[RadioSource] = []
@@ -367,7 +370,12 @@ class Daemon:
             self.flush()
 
     def flush(self) -> None:
-        """Queue the pending publications (outbox or printer), then make the state durable."""
+        """Queue the pending publications (outbox or printer), then make the state durable.
+
+        When the outbox cannot store them (a full disk), they stay in memory and the state stays
+        uncommitted: both are tried again at the next flush, so the state is never ahead of its
+        publications and nothing is lost while the process lives.
+        """
         pending, self._pending = self._pending, []
         raw, self._pending_raw = self._pending_raw, []
         self._frames_since_flush = 0
@@ -376,12 +384,48 @@ class Daemon:
                 self._on_publication(publication)
             if self.outbox is None and self._printing:
                 self._printer(format_publication(publication))
-        if self.outbox is not None and (pending or raw):
-            self.outbox.put_many([publication_message(self.topics, p) for p in pending] + raw)
+        if self.outbox is not None:
+            self._unstored += [publication_message(self.topics, p) for p in pending] + raw
+            if self._unstored:
+                try:
+                    self.outbox.put_many(self._unstored)
+                except sqlite3.Error as err:
+                    self._storage_failed("outbox", err, len(self._unstored))
+                    return
+                self._storage_ok("outbox", len(self._unstored))
+                self._unstored = []
         # state after the outbox: what the state calls done is queued for sending
-        self.processor.commit()
+        try:
+            self.processor.commit()
+        except sqlite3.Error as err:
+            self._storage_failed("state", err, 0)
+            return
+        self._storage_ok("state", 0)
         # forget the dedup windows that have closed (their final copy counts are in the counters)
         self.dedup.closed(self.clock.now().timestamp())
+
+    def _storage_failed(self, what: str, err: sqlite3.Error, kept: int) -> None:
+        """Count every failed write; log the first of an episode (one line, no traceback)."""
+        errors = self.pipeline.counters.errors
+        errors[f"{what}_write"] = errors.get(f"{what}_write", 0) + 1
+        if what in self._storage_faults:
+            return
+        self._storage_faults[what] = time.monotonic()
+        if what == "outbox":
+            log.error(
+                "outbox: cannot store %d publications (%s); keeping them in memory and the state"
+                " uncommitted, retrying every flush",
+                kept,
+                err,
+            )
+        else:
+            log.error("state: cannot commit (%s); retrying every flush", err)
+
+    def _storage_ok(self, what: str, stored: int) -> None:
+        since = self._storage_faults.pop(what, None)
+        if since is not None:
+            held = f", {stored} publications held meanwhile" if what == "outbox" else ""
+            log.warning("%s: stored again after %.1f s%s", what, time.monotonic() - since, held)
 
     @property
     def _printing(self) -> bool:

@@ -183,9 +183,7 @@ class Outbox:
                     self._count += 1
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
-            with self._lock:
-                self._count = db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+            self._recount(db)
             raise
         self._dirty.set()
         if self._listeners:
@@ -203,6 +201,18 @@ class Outbox:
             for listener in self._listeners:
                 listener()
         return seqs
+
+    def _recount(self, db: sqlite3.Connection) -> None:
+        """After a failed put: roll back (unless SQLite already did, as on a full disk) and count again."""
+        with contextlib.suppress(sqlite3.Error):
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            with self._lock:
+                self._count = db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+            self._dropped = {
+                name.removeprefix("dropped_"): value
+                for name, value in db.execute("SELECT name, value FROM counters WHERE name LIKE 'dropped_%'")
+            }
 
     def _make_room(self) -> None:
         for kind in DROP_ORDER:
@@ -318,7 +328,8 @@ class Outbox:
                 deleted += db.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", chunk).rowcount
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # SQLite rolls back by itself on a full disk
+                db.execute("ROLLBACK")
             raise
         with self._lock:
             self._count -= deleted
