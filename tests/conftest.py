@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,6 +20,11 @@ from tests.servers import (
 )
 
 MosquittoFactory = Callable[..., Mosquitto]
+
+# Without a configured zone the gateway bills in the machine's zone: the suite pins the "machine's" zone
+# (and so every subprocess's) to the one its expectations were written in, whatever CI's machine uses.
+os.environ["TZ"] = "Europe/Rome"
+time.tzset()
 
 
 @pytest.fixture

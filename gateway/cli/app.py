@@ -10,8 +10,11 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Iterable
+from typing import Annotated
 
 import typer
+
+from gateway import __version__
 
 HELP = "Wireless M-Bus gateway for water utilities: decode, deduplicate, bill, publish."
 
@@ -31,17 +34,30 @@ COMMAND_MODULES: tuple[str, ...] = tuple(COMMANDS.values())
 
 def build_app(commands: Iterable[str] = COMMANDS) -> typer.Typer:
     """The application with the given commands (all by default)."""
-    application = typer.Typer(name="wmbus-gateway", help=HELP, no_args_is_help=True, add_completion=False)
+    application = typer.Typer(name="wmbus-gateway", help=HELP, no_args_is_help=True)
     names = list(commands)
-    if len(names) == 1:
-        # typer runs a lone command as the application itself; a callback keeps `wmbus-gateway NAME ...`
-        application.callback()(_no_options)
+    # the callback takes --version, and keeps `wmbus-gateway NAME ...` when typer would run a lone
+    # command as the application itself
+    application.callback()(_application_options)
     for name in names:
         importlib.import_module(f"gateway.cli.{COMMANDS[name]}").register(application)
     return application
 
 
-def _no_options() -> None:
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"wmbus-gateway {__version__}")
+        raise typer.Exit()
+
+
+def _application_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     """Wireless M-Bus gateway for water utilities: decode, deduplicate, bill, publish."""
 
 

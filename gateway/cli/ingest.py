@@ -6,19 +6,23 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-import sys
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
-from gateway.cli.common import console, fail
+from gateway import __version__
+from gateway.cli.common import LogFormatOption, console, fail
+from gateway.cli.logs import LogFormat, LogLevel, configure_logging
+from gateway.clock import machine_timezone
 from gateway.ingest.deadletters import DeadLetters
 from gateway.ingest.ingester import Ingester, IngestSettings, RawHandler, default_client_id
 from gateway.ingest.sink import InfluxSink, read_token
 from gateway.uplink.broker import BrokerError, BrokerSettings, Protocol
 from gateway.uplink.topics import DEFAULT_PREFIX
+
+log = logging.getLogger("gateway.ingest")
 
 
 def ingest(
@@ -58,8 +62,11 @@ def ingest(
         typer.Option("--max-payload", help="Refuse (dead-letter) payloads over this many bytes.", min=1024),
     ] = 64 * 1024,
     timezone: Annotated[
-        str, typer.Option(help="Billing time zone (head-end cut-offs) and zone of meter clocks.")
-    ] = "UTC",
+        str | None,
+        typer.Option(
+            help="Billing time zone (head-end cut-offs) and zone of meter clocks. Default: the machine's."
+        ),
+    ] = None,
     prefix: Annotated[str, typer.Option(help="Topic prefix the gateways publish under.")] = DEFAULT_PREFIX,
     group: Annotated[
         str, typer.Option(help="Shared-subscription group: ingesters in one group split the load.")
@@ -93,16 +100,22 @@ def ingest(
     batch_delay: Annotated[
         float, typer.Option(help="Write a batch at the latest after this many seconds.")
     ] = 0.2,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_level: Annotated[LogLevel, typer.Option(help="debug, info, warning or error.")] = LogLevel.INFO,
+    log_format: LogFormatOption = LogFormat.AUTO,
 ) -> None:
     """Store readings, monthly indexes and events of every gateway; acknowledge MQTT after the write."""
-    logging.basicConfig(
-        level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(log_level, log_format)
+    zone_name = timezone or machine_timezone()
     try:
-        tz = ZoneInfo(timezone)
+        tz = ZoneInfo(zone_name)
     except (ZoneInfoNotFoundError, ValueError):
-        fail(f"--timezone {timezone!r} is not a known time zone")
+        fail(f"--timezone {zone_name!r} is not a known time zone")
+    log.info(
+        "wmbus-gateway %s ingest: zone %s (%s)",
+        __version__,
+        zone_name,
+        "--timezone" if timezone else "the machine's",
+    )
     try:
         broker = BrokerSettings(
             mqtt,

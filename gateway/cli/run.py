@@ -4,19 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from gateway import __version__
 from gateway.billing.meters import MetersFileError
 from gateway.billing.state import StateStoreError
 from gateway.cli import common
-from gateway.cli.common import ConfigOption, StateDirOption, fail, settings
+from gateway.cli.common import (
+    ConfigOption,
+    LogFormatOption,
+    LogLevelOption,
+    StateDirOption,
+    config_origin,
+    fail,
+    settings,
+)
+from gateway.cli.logs import LogFormat, configure_logging
 from gateway.daemon.config import ConfigError, check_mqtt_url
 from gateway.daemon.runner import Daemon, RunOptions
 from gateway.keys import KeyFileError
+
+log = logging.getLogger("gateway.run")
 
 
 def run(
@@ -35,6 +46,8 @@ def run(
         typer.Option(help="Process a recording (rtl_wmbus lines with times) as fast as possible, then stop."),
     ] = None,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.", min=0.0)] = None,
+    log_level: LogLevelOption = None,
+    log_format: LogFormatOption = LogFormat.AUTO,
 ) -> None:
     """Run the gateway until Ctrl-C / SIGTERM (SIGHUP reloads meters, keys and configuration)."""
     if mqtt is not None:
@@ -45,10 +58,12 @@ def run(
     if replay is not None and not replay.is_file():
         fail(f"--replay {replay}: no such file")
     loaded = settings(config, state_dir)
-    logging.basicConfig(
-        level=loaded.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    configure_logging(log_level or loaded.log_level, log_format)
+    log.info(
+        "wmbus-gateway %s: configuration %s, billing zone %s",
+        __version__,
+        config_origin(loaded, config),
+        loaded.timezone_label,
     )
     options = RunOptions(mqtt_url=mqtt, speed=speed, replay=replay, duration_s=duration)
     daemon = Daemon(loaded, options, printer=_print_line)

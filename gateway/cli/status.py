@@ -57,6 +57,7 @@ def status(
         saved: dict[str, Any] = json.loads(saved_text) if saved_text else {}
         # the daemon's clock: wall time live, recorded time after a replay
         now = processor.clock or datetime.now(UTC)
+        console.print(f"billing zone: {loaded.timezone_label}", highlight=False)
         _coverage(processor.coverage_report(now))
         _sources(saved)
         _last_seen(store, now, meters)

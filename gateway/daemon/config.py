@@ -17,12 +17,12 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.billing.settings import BillingSettings
+from gateway.clock import machine_timezone
 from gateway.health.settings import HealthSettings, HealthSettingsError
 from gateway.toml_lines import KeyLines, KeyPath, format_key, syntax_error_line
 
 DEFAULT_STATE_DIR = Path("state")
 DEFAULT_DECODERS_DIR = Path("/etc/wmbus-gateway/decoders.d")
-DEFAULT_TIMEZONE = "Europe/Rome"
 DEFAULT_PREFIX = "wmbus"
 
 
@@ -95,7 +95,8 @@ class GatewayConfig:
     meters_file: Path | None = None
     keys_file: Path | None = None
     decoders_dir: Path | None = None  # decoder files; None: DEFAULT_DECODERS_DIR, which may be absent
-    timezone: str = DEFAULT_TIMEZONE
+    timezone: str = field(default_factory=machine_timezone)  # the configured zone, else the machine's
+    timezone_configured: bool = False
     log_level: str = "info"
     sources: tuple[SourceConfig, ...] = (SourceConfig(kind=SourceKind.SIMULATOR, name="simulator"),)
     mqtt: MqttConfig | None = None
@@ -109,6 +110,12 @@ class GatewayConfig:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def timezone_label(self) -> str:
+        """The billing zone and where it comes from, for start-up lines and ``status``."""
+        origin = "configured" if self.timezone_configured else "the machine's"
+        return f"{self.timezone} ({origin})"
 
     @property
     def billing_settings(self) -> BillingSettings:
@@ -251,7 +258,8 @@ def parse_config(text: str, origin: Path | None = None) -> GatewayConfig:
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", gateway_id):
         raise gateway.error("id", "only letters, digits, '_', '.' and '-' (it is an MQTT topic level)")
     state_dir = gateway.path_value("state_dir") or DEFAULT_STATE_DIR
-    timezone = gateway.string("timezone", DEFAULT_TIMEZONE) or DEFAULT_TIMEZONE
+    configured_timezone = gateway.string("timezone", "")
+    timezone = configured_timezone or machine_timezone()
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -263,6 +271,7 @@ def parse_config(text: str, origin: Path | None = None) -> GatewayConfig:
         "keys_file": gateway.path_value("keys_file"),
         "decoders_dir": gateway.path_value("decoders_dir"),
         "timezone": timezone,
+        "timezone_configured": bool(configured_timezone),
         "log_level": gateway.string("log_level", "info", choices=("debug", "info", "warning", "error")),
         "status_interval_s": gateway.number("status_interval_s", 60.0, minimum=1.0),
     }

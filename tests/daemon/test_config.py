@@ -30,7 +30,15 @@ def test_no_file_is_the_embedded_default_simulator() -> None:
     assert [source.kind for source in config.sources] == [SourceKind.SIMULATOR]
     assert config.mqtt is None
     assert config.keys_path == Path("state/keys.toml")
-    assert config.tz.key == "Europe/Rome"
+    assert config.tz.key == "Europe/Rome"  # the machine's zone: tests/conftest.py pins TZ
+    assert not config.timezone_configured
+
+
+def test_zone_is_the_configured_one_or_the_machines(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")
+    assert load_config(None).timezone_label == "America/New_York (the machine's)"
+    configured = parse_config('[gateway]\ntimezone = "Europe/Berlin"\n')
+    assert configured.timezone_label == "Europe/Berlin (configured)"
 
 
 def test_documented_example_is_valid() -> None:
