@@ -26,6 +26,7 @@ from gateway.cli.logs import LogFormat, configure_logging
 from gateway.daemon.config import ConfigError, check_mqtt_url
 from gateway.daemon.runner import Daemon, RunOptions
 from gateway.keys import KeyFileError
+from gateway.uplink.metrics_http import MetricsAddressError, parse_listen
 
 log = logging.getLogger("gateway.run")
 
@@ -46,6 +47,14 @@ def run(
         typer.Option(help="Process a recording (rtl_wmbus lines with times) as fast as possible, then stop."),
     ] = None,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.", min=0.0)] = None,
+    metrics: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics",
+            help="Serve Prometheus /metrics on HOST:PORT (e.g. 127.0.0.1:9464); "
+            "default: the configuration's [metrics] listen, else off.",
+        ),
+    ] = None,
     log_level: LogLevelOption = None,
     log_format: LogFormatOption = LogFormat.AUTO,
 ) -> None:
@@ -65,7 +74,14 @@ def run(
         config_origin(loaded, config),
         loaded.timezone_label,
     )
-    options = RunOptions(mqtt_url=mqtt, speed=speed, replay=replay, duration_s=duration)
+    if metrics is not None:
+        try:
+            parse_listen(metrics)
+        except MetricsAddressError as err:
+            fail(f"--metrics {err}")
+    options = RunOptions(
+        mqtt_url=mqtt, speed=speed, replay=replay, duration_s=duration, metrics_listen=metrics
+    )
     daemon = Daemon(loaded, options, printer=_print_line)
     code = 0
     try:

@@ -20,6 +20,7 @@ from gateway.billing.settings import BillingSettings
 from gateway.clock import machine_timezone
 from gateway.health.settings import HealthSettings, HealthSettingsError
 from gateway.toml_lines import KeyLines, KeyPath, format_key, syntax_error_line
+from gateway.uplink.metrics_http import MetricsAddressError, parse_listen
 
 DEFAULT_STATE_DIR = Path("state")
 DEFAULT_DECODERS_DIR = Path("/etc/wmbus-gateway/decoders.d")
@@ -103,6 +104,7 @@ class GatewayConfig:
     outbox_max_messages: int = 100_000
     dedup_window_s: float = 120.0
     status_interval_s: float = 60.0
+    metrics_listen: str | None = None  # [metrics] listen: serve Prometheus /metrics on HOST:PORT
     billing: Mapping[str, Any] = field(default_factory=dict)  # BillingSettings fields, checked
     health: Mapping[str, Any] = field(default_factory=dict)  # HealthSettings fields, checked
     origin: Path | None = None  # the file this came from, for messages; None = embedded default
@@ -286,6 +288,15 @@ def parse_config(text: str, origin: Path | None = None) -> GatewayConfig:
     dedup = root.table("dedup")
     config_fields["dedup_window_s"] = dedup.number("window_s", 120.0, minimum=0.0)
     dedup.finish()
+    metrics = root.table("metrics")
+    listen = metrics.string("listen", "")
+    if listen:
+        try:
+            parse_listen(listen)
+        except MetricsAddressError as err:
+            raise metrics.error("listen", str(err)) from None
+    config_fields["metrics_listen"] = listen or None
+    metrics.finish()
 
     billing = root.table("billing")
     config_fields["billing"] = _check_billing(billing)
@@ -433,6 +444,7 @@ def iter_keys(config: GatewayConfig) -> Iterator[tuple[str, Any]]:
         detail = source.device or (str(source.path) if source.path else "") or source.command or ""
         yield f"radio.{source.name}", f"{source.kind} {detail}".strip()
     yield "mqtt.url", config.mqtt.url if config.mqtt else "(none: readings are printed)"
+    yield "metrics.listen", config.metrics_listen or "(off)"
     yield "outbox.max_messages", config.outbox_max_messages
     yield "dedup.window_s", config.dedup_window_s
     for key, value in config.billing.items():

@@ -36,6 +36,7 @@ from gateway.daemon.config import (
     SourceKind,
     load_config,
 )
+from gateway.daemon.metrics import GatewayMetrics
 from gateway.daemon.pipeline import Pipeline, format_publication
 from gateway.daemon.sdnotify import SystemdNotifier
 from gateway.daemon.sources import build_source
@@ -47,7 +48,8 @@ from gateway.keys import KeyFileError
 from gateway.publication import Publication
 from gateway.radio.base import RadioSource
 from gateway.uplink.messages import publication_message, raw_message
-from gateway.uplink.outbox import Outbox
+from gateway.uplink.metrics_http import MetricsServer, parse_listen
+from gateway.uplink.outbox import Outbox, OutboxStats
 from gateway.uplink.topics import Topics
 
 if TYPE_CHECKING:
@@ -75,6 +77,7 @@ class RunOptions:
     replay: Path | None = None  # process this recording as fast as possible, then stop
     duration_s: float | None = None  # stop after this many real seconds
     print_readings: bool | None = None  # default: print when there is no MQTT uplink
+    metrics_listen: str | None = None  # serve Prometheus /metrics on HOST:PORT
 
 
 def effective_config(config: GatewayConfig, options: RunOptions) -> GatewayConfig:
@@ -82,6 +85,8 @@ def effective_config(config: GatewayConfig, options: RunOptions) -> GatewayConfi
     if options.mqtt_url is not None:
         mqtt = config.mqtt or MqttConfig(url=options.mqtt_url)
         config = dataclasses.replace(config, mqtt=dataclasses.replace(mqtt, url=options.mqtt_url))
+    if options.metrics_listen is not None:
+        config = dataclasses.replace(config, metrics_listen=options.metrics_listen)
     if options.replay is not None:
         replay = SourceConfig(kind=SourceKind.REPLAY, name="replay", path=options.replay)
         config = dataclasses.replace(config, sources=(replay,))
@@ -166,6 +171,8 @@ class Daemon:
         self.reloads = 0
         self.failed = False
         self.decoder_files = DecoderFolder(REGISTRY)
+        self.metrics = GatewayMetrics(self) if self.config.metrics_listen else None
+        self._metrics_server: MetricsServer | None = None
 
     # -- set-up ------------------------------------------------------------------------------------
 
@@ -243,6 +250,7 @@ class Daemon:
             version=__version__,
             status=self.status_document,
             status_interval_s=self.config.status_interval_s,
+            on_ack=self.metrics.observe_ack if self.metrics is not None else None,
         )
 
     def _queue(self, publication: Publication) -> None:
@@ -267,6 +275,7 @@ class Daemon:
         installed = self._install_signals(loop)
         tasks: list[asyncio.Task[Any]] = []
         try:
+            await self._start_metrics()
             if self.publisher is not None:
                 self._publisher_task = asyncio.create_task(self.publisher.run(), name="mqtt")
             source_tasks = [
@@ -292,6 +301,8 @@ class Daemon:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self._shutdown()
+            if self._metrics_server is not None:
+                await self._metrics_server.stop()
             for sig in installed:
                 loop.remove_signal_handler(sig)
         return 1 if self.failed else 0
@@ -539,6 +550,34 @@ class Daemon:
             "counters": counters,
             "coverage": self.processor.coverage_report(self.clock.now()),
         }
+
+    async def _start_metrics(self) -> None:
+        """Serve /metrics when asked; a port that cannot be had is one ERROR line, never a stop."""
+        listen = self.config.metrics_listen
+        if self.metrics is None or not listen:
+            return
+        host, port = parse_listen(listen)
+        server = MetricsServer(self.metrics.registry, host, port)
+        try:
+            await server.start()
+        except OSError as err:
+            reason = err.strerror or err
+            log.error("metrics: cannot listen on %s: %s; running without /metrics", listen, reason)
+            return
+        self._metrics_server = server
+
+    # GatewaySnapshot, for the metrics collector
+    def outbox_stats(self) -> OutboxStats | None:
+        return self.outbox.stats() if self.outbox is not None else None
+
+    def publisher_stats(self) -> dict[str, Any] | None:
+        return self.publisher.stats.to_json() if self.publisher is not None else None
+
+    def last_heard(self) -> tuple[list[str], dict[str, datetime]]:
+        return list(self.store.meter_ids()), self.store.last_seen()
+
+    def now(self) -> datetime:
+        return self.clock.now()
 
     def save_status(self) -> None:
         """Keep the last status in the state database, for ``wmbus-gateway status``."""
