@@ -18,8 +18,10 @@ from gateway.cli.logs import LogFormat, LogLevel, configure_logging
 from gateway.clock import machine_timezone
 from gateway.ingest.deadletters import DeadLetters
 from gateway.ingest.ingester import Ingester, IngestSettings, RawHandler, default_client_id
+from gateway.ingest.metrics import ingest_registry
 from gateway.ingest.sink import InfluxSink, read_token
 from gateway.uplink.broker import BrokerError, BrokerSettings, Protocol
+from gateway.uplink.metrics_http import MetricsAddressError, MetricsServer, parse_listen
 from gateway.uplink.topics import DEFAULT_PREFIX
 
 log = logging.getLogger("gateway.ingest")
@@ -102,9 +104,19 @@ def ingest(
     ] = 0.2,
     log_level: Annotated[LogLevel, typer.Option(help="debug, info, warning or error.")] = LogLevel.INFO,
     log_format: LogFormatOption = LogFormat.AUTO,
+    metrics: Annotated[
+        str | None,
+        typer.Option("--metrics", help="Serve Prometheus /metrics on HOST:PORT (e.g. 127.0.0.1:9465)."),
+    ] = None,
 ) -> None:
     """Store readings, monthly indexes and events of every gateway; acknowledge MQTT after the write."""
     configure_logging(log_level, log_format)
+    metrics_address = None
+    if metrics is not None:
+        try:
+            metrics_address = parse_listen(metrics)
+        except MetricsAddressError as err:
+            fail(f"--metrics {err}")
     zone_name = timezone or machine_timezone()
     try:
         tz = ZoneInfo(zone_name)
@@ -163,7 +175,7 @@ def ingest(
         highlight=False,
     )
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(ingester.run())
+        asyncio.run(_serve(ingester, metrics_address))
     sink.close()
     dead.close()
     stats = ingester.stats
@@ -171,6 +183,23 @@ def ingest(
         f"[dim]stopped: {stats.messages} messages, {stats.points} points, {stats.malformed} malformed,"
         f" {stats.dead_letters} dead letters[/]"
     )
+
+
+async def _serve(ingester: Ingester, metrics_address: tuple[str, int] | None) -> None:
+    """Run the ingester, with /metrics beside it when asked (a port that cannot be had: one ERROR line)."""
+    server = None
+    if metrics_address is not None:
+        candidate = MetricsServer(ingest_registry(lambda: ingester.stats), *metrics_address)
+        try:
+            await candidate.start()
+            server = candidate
+        except OSError as err:
+            log.error("metrics: cannot listen on %s:%d: %s", *metrics_address, err.strerror or err)
+    try:
+        await ingester.run()
+    finally:
+        if server is not None:
+            await server.stop()
 
 
 def register(app: typer.Typer) -> None:
