@@ -11,7 +11,7 @@ import typer
 
 from gateway.billing.meters import Provisioning
 from gateway.cli.logs import LogFormat, LogLevel
-from gateway.daemon.config import ConfigError, GatewayConfig, load_config
+from gateway.daemon.config import ConfigError, GatewayConfig, all_problems, load_config
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -51,8 +51,10 @@ def _rich(name: str) -> Console:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    """Print an error on stderr and exit."""
-    _rich("errors").print(f"[bold red]error:[/] {message}", highlight=False)
+    """Print an error on stderr and exit; the message is plain text (``[[radio]]`` stays as written)."""
+    from rich.markup import escape  # noqa: PLC0415
+
+    _rich("errors").print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -82,7 +84,7 @@ def settings(config: Path | None, state_dir: Path | None) -> GatewayConfig:
     try:
         loaded = load_config(config_path(config))
     except ConfigError as err:
-        fail(str(err))
+        fail(all_problems(err))
     if state_dir is not None:
         loaded = dataclasses.replace(loaded, state_dir=state_dir)
     return loaded

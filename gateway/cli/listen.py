@@ -18,7 +18,9 @@ from gateway.daemon.runner import RunOptions, daemon_clock, effective_config
 from gateway.daemon.sources import SourceBuildError, build_source
 from gateway.daemon.survey import Survey
 from gateway.keys import KeyFileError
-from gateway.radio.base import RadioSource
+from gateway.radio.base import RadioSource, down_reasons, source_settled, source_up
+
+START_WAIT_S = 15.0  # how long the start-up check waits for the sources' first attempt
 
 
 def survey_table(survey: Survey, limit: int) -> Table:
@@ -84,12 +86,17 @@ def listen(
     except SourceBuildError as err:
         fail(str(err))
     with Live(survey_table(survey, rows), console=console, refresh_per_second=2, transient=False) as live:
-        asyncio.run(_listen(sources, survey, duration, lambda: live.update(survey_table(survey, rows))))
+        down = asyncio.run(
+            _listen(sources, survey, duration, lambda: live.update(survey_table(survey, rows)))
+        )
+    if down:
+        fail("no radio source came up: " + "; ".join(down))
 
 
 async def _listen(
     sources: list[RadioSource], survey: Survey, duration: float | None, refresh: Callable[[], None]
-) -> None:
+) -> list[str]:
+    """Survey until stopped; the reasons of the sources if none of them came up (then it stops at once)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -105,14 +112,22 @@ async def _listen(
 
     tasks = [asyncio.create_task(consume(source)) for source in sources]
     done = asyncio.gather(*tasks, return_exceptions=True)
+    down: list[str] = []
+    checking_until = loop.time() + START_WAIT_S  # until every source is up or failed once
     while not stop.is_set() and not done.done():
         refresh()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), 0.5)
+            await asyncio.wait_for(stop.wait(), 0.1 if checking_until else 0.5)
+        if checking_until and (loop.time() > checking_until or all(map(source_settled, sources))):
+            checking_until = 0.0
+            if not any(map(source_up, sources)):
+                down = down_reasons(sources)
+                break
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     refresh()
+    return down
 
 
 def register(app: typer.Typer) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import codecs
+import getpass
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -88,7 +90,9 @@ def add(
 
 @meters_app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="CSV with a header row: id,key[,decoder,name,customer].")],
+    file: Annotated[
+        Path, typer.Argument(help="CSV with a header row: id,key[,decoder,name,customer]; '-' reads stdin.")
+    ],
     encoding: Annotated[
         str,
         typer.Option(help="The file's text encoding, e.g. latin-1, or cp1252 for a spreadsheet's export."),
@@ -123,7 +127,12 @@ def import_(
 
 def _read_text(file: Path, encoding: str) -> str:
     try:
-        data = file.read_bytes()
+        data = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+    except PermissionError:
+        fail(
+            f"{file}: permission denied for user {getpass.getuser()} (the service user cannot read your home"
+            f" folder): pipe the file in instead: ... meters import - < {file}"
+        )
     except OSError as err:
         fail(f"{file}: {err.strerror}")
     try:

@@ -8,12 +8,14 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from gateway.billing.processor import ReadingProcessor
 from gateway.billing.state import StateStore, StateStoreError
 from gateway.cli.common import ConfigOption, StateDirOption, console, fail, settings
 from gateway.daemon.config import GatewayConfig
 from gateway.daemon.runner import STATUS_META_KEY
+from gateway.radio.faults import in_words
 
 
 def open_state(config: GatewayConfig) -> StateStore | None:
@@ -114,7 +116,7 @@ def _sources(saved: dict[str, Any]) -> None:
             str(errors),
             str(stats.get("reconnects", 0)),
             str(stats.get("last_frame_at") or "-")[:19],
-            stats.get("last_error") or "",
+            Text(_error_words(stats)),
         )
     console.print(table)
     counters = saved.get("counters") or {}
@@ -127,6 +129,14 @@ def _sources(saved: dict[str, Any]) -> None:
             + (", ".join(f"{name} {count}" for name, count in sorted(errors.items())) or "0"),
             highlight=False,
         )
+
+
+def _error_words(stats: dict[str, Any]) -> str:
+    """Why the source is down now (if it is), else its last error, in words."""
+    down = stats.get("down_reason")
+    if down:
+        return f"down: {down}"
+    return in_words(stats.get("last_error"))
 
 
 def _last_seen(store: StateStore, now: datetime, limit: int) -> None:

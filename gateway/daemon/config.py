@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -32,6 +32,7 @@ class ConfigError(Exception):
 
     def __init__(self, message: str, *, path: Path | None = None, key: str = "", line: int | None = None):
         self.message = message
+        self.more: list[ConfigError] = []  # further problems found in the same file
         self.path = path
         self.key = key
         self.line = line
@@ -255,6 +256,38 @@ def parse_config(text: str, origin: Path | None = None) -> GatewayConfig:
     loader = _Loader(text, origin)
     root = _Table(data, (), loader)
 
+    # Each section is checked even when an earlier one is wrong: every problem is reported at once.
+    problems: list[ConfigError] = []
+    config_fields: dict[str, Any] = {}
+
+    def section(name: str, parse: Callable[[], Any]) -> None:
+        try:
+            value = parse()
+        except ConfigError as err:
+            problems.append(err)
+            return
+        if name:
+            config_fields[name] = value
+        elif isinstance(value, dict):
+            config_fields.update(value)
+
+    section("", lambda: _parse_gateway(root))
+    section("sources", lambda: _parse_sources(root, loader))
+    section("mqtt", lambda: _parse_mqtt(root))
+    section("outbox_max_messages", lambda: _one(root.table("outbox"), "max_messages", 100_000, 100))
+    section("dedup_window_s", lambda: _one(root.table("dedup"), "window_s", 120.0, 0.0))
+    section("metrics_listen", lambda: _parse_metrics(root))
+    section("billing", lambda: _check_billing(root.table("billing")))
+    section("health", lambda: _check_health(root.table("health")))
+    section("", root.finish)
+    if problems:
+        first = problems[0]
+        first.more = problems[1:]
+        raise first
+    return GatewayConfig(origin=origin, **config_fields)
+
+
+def _parse_gateway(root: _Table) -> dict[str, Any]:
     gateway = root.table("gateway")
     gateway_id = gateway.string("id", "gateway") or "gateway"
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", gateway_id):
@@ -266,7 +299,7 @@ def parse_config(text: str, origin: Path | None = None) -> GatewayConfig:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise gateway.error("timezone", f"unknown time zone {timezone!r}") from None
-    config_fields: dict[str, Any] = {
+    fields: dict[str, Any] = {
         "gateway_id": gateway_id,
         "state_dir": state_dir,
         "meters_file": gateway.path_value("meters_file"),
@@ -278,16 +311,21 @@ def parse_config(text: str, origin: Path | None = None) -> GatewayConfig:
         "status_interval_s": gateway.number("status_interval_s", 60.0, minimum=1.0),
     }
     gateway.finish()
+    return fields
 
-    config_fields["sources"] = _parse_sources(root, loader)
-    config_fields["mqtt"] = _parse_mqtt(root)
 
-    outbox = root.table("outbox")
-    config_fields["outbox_max_messages"] = outbox.integer("max_messages", 100_000, minimum=100)
-    outbox.finish()
-    dedup = root.table("dedup")
-    config_fields["dedup_window_s"] = dedup.number("window_s", 120.0, minimum=0.0)
-    dedup.finish()
+def _one(table: _Table, key: str, default: float, minimum: float) -> float:
+    """A table of one number (integer if its default is)."""
+    value: float
+    if isinstance(default, int):
+        value = table.integer(key, default, minimum=int(minimum))
+    else:
+        value = table.number(key, default, minimum=minimum)
+    table.finish()
+    return value
+
+
+def _parse_metrics(root: _Table) -> str | None:
     metrics = root.table("metrics")
     listen = metrics.string("listen", "")
     if listen:
@@ -295,14 +333,8 @@ def parse_config(text: str, origin: Path | None = None) -> GatewayConfig:
             parse_listen(listen)
         except MetricsAddressError as err:
             raise metrics.error("listen", str(err)) from None
-    config_fields["metrics_listen"] = listen or None
     metrics.finish()
-
-    billing = root.table("billing")
-    config_fields["billing"] = _check_billing(billing)
-    config_fields["health"] = _check_health(root.table("health"))
-    root.finish()
-    return GatewayConfig(origin=origin, **config_fields)
+    return listen or None
 
 
 def _parse_sources(root: _Table, loader: _Loader) -> tuple[SourceConfig, ...]:
@@ -375,8 +407,13 @@ def _parse_mqtt(root: _Table) -> MqttConfig | None:
 
 def check_mqtt_url(url: str, error: Any = None) -> None:
     """Accept ``mqtt://host[:port]`` and ``mqtts://host[:port]``."""
-    if not re.fullmatch(r"mqtts?://[^\s/:]+(:\d{1,5})?/?", url):
+    match = re.fullmatch(r"mqtts?://[^\s/:]+(:(\d{1,5}))?/?", url)
+    message = ""
+    if match is None:
         message = f"must look like mqtt://host:1883 or mqtts://host:8883, got {url!r}"
+    elif match.group(2) is not None and not 1 <= int(match.group(2)) <= 65535:
+        message = f"port {match.group(2)} is out of range (1-65535)"
+    if message:
         raise error(message) if error is not None else ConfigError(message, key="mqtt.url")
 
 
@@ -429,6 +466,11 @@ def load_config(path: Path | None) -> GatewayConfig:
     except OSError as err:
         raise ConfigError(f"cannot read: {err.strerror}", path=path) from None
     return parse_config(text, origin=path)
+
+
+def all_problems(err: ConfigError) -> str:
+    """Every problem of a configuration error, one a line."""
+    return "\n".join(str(problem) for problem in (err, *err.more))
 
 
 def iter_keys(config: GatewayConfig) -> Iterator[tuple[str, Any]]:

@@ -46,7 +46,7 @@ from gateway.frame import ReceivedFrame
 from gateway.health import HealthEvent, HealthMonitor, HealthSettings
 from gateway.keys import KeyFileError
 from gateway.publication import Publication
-from gateway.radio.base import RadioSource
+from gateway.radio.base import RadioSource, down_reasons, source_settled, source_up
 from gateway.uplink.messages import publication_message, raw_message
 from gateway.uplink.metrics_http import MetricsServer, parse_listen
 from gateway.uplink.outbox import Outbox, OutboxStats
@@ -455,22 +455,22 @@ class Daemon:
             await asyncio.sleep(interval / 3)
 
     async def _announce_ready(self) -> None:
+        # Report as soon as each source is up or has failed once (with its reason), not after a timeout.
         deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline and not all(self._source_up(s) for s in self.sources):
+        while time.monotonic() < deadline and not all(source_settled(s) for s in self.sources):
             await asyncio.sleep(0.05)
-        up = sum(1 for s in self.sources if self._source_up(s))
+        up = sum(1 for s in self.sources if source_up(s))
         status = f"{up}/{len(self.sources)} radio sources up, {self.pipeline.meter_count} meters"
         self.notifier.ready(status)
         self.ready.set()
-        log.info("ready: %s", status)
+        if up == len(self.sources):
+            log.info("ready: %s", status)
+        else:
+            log.warning("ready: %s; %s", status, "; ".join(down_reasons(self.sources)))
         while True:
             await asyncio.sleep(self.config.status_interval_s)
             self.save_status()
             self.notifier.status(self._status_line())
-
-    @staticmethod
-    def _source_up(source: RadioSource) -> bool:
-        return source.stats.connected or source.stats.frames > 0
 
     async def _shutdown(self) -> None:
         try:

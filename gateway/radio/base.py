@@ -23,6 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from gateway.clock import Clock
 from gateway.frame import ReceivedFrame
+from gateway.radio.faults import GARBAGE_ALARM_BYTES, FaultLog, in_words
 
 
 class ErrorReason(StrEnum):
@@ -38,6 +39,12 @@ class ErrorReason(StrEnum):
     PROCESS_EXIT = "process_exit"  # the rtl_wmbus pipeline ended
 
 
+# Reasons after which no data flows until the source recovers: each is a logged fault.
+STOPS_DATA = frozenset(
+    {ErrorReason.OPEN_FAILED, ErrorReason.READ_FAILED, ErrorReason.INIT_FAILED, ErrorReason.PROCESS_EXIT}
+)
+
+
 @dataclass(slots=True)
 class SourceStats:
     """Live counters of one source; read by the health monitor and the status message."""
@@ -49,15 +56,48 @@ class SourceStats:
     connected: bool = False
     last_frame_at: datetime | None = None
     last_error: str | None = None
+    faults: FaultLog | None = None  # set: faults that stop data are logged (gateway.radio.faults)
+    down_reason: str | None = None  # why no data flows, in words, until the source is up again
+    _garbage_mark: int = 0  # garbage_bytes at the last good frame (or start)
 
     def count_error(self, reason: ErrorReason, detail: str | None = None) -> None:
         """Count one error; ``detail`` (never secret) is kept as the last error text."""
         self.errors[reason.value] = self.errors.get(reason.value, 0) + 1
         self.last_error = f"{reason.value}: {detail}" if detail else reason.value
+        if reason in STOPS_DATA:
+            self.down_reason = in_words(self.last_error)
+            if self.faults is not None:
+                self.faults.fault(reason.value, detail or "")
 
     def count_frame(self, at: datetime) -> None:
         self.frames += 1
         self.last_frame_at = at
+        if self._garbage_mark != self.garbage_bytes:
+            self._good_frame_after_garbage()
+
+    def _good_frame_after_garbage(self) -> None:
+        self._garbage_mark = self.garbage_bytes
+        if self.down_reason is not None and self.connected:
+            self.down_reason = None
+            if self.faults is not None:
+                self.faults.recovered("telegrams readable again")
+
+    def check_garbage(self) -> None:
+        """After a chunk of input: much garbage and no good frame since is a fault (another mode)."""
+        garbage = self.garbage_bytes - self._garbage_mark
+        if garbage >= GARBAGE_ALARM_BYTES and self.down_reason is None:
+            self.down_reason = f"{in_words('garbage')}: {garbage} bytes ({self.last_error or 'no error'})"
+            if self.faults is not None:
+                self.faults.fault("garbage", f"{garbage} bytes, last error: {self.last_error or 'none'}")
+
+    def mark_up(self, how: str = "receiving") -> None:
+        """The source is open and configured (or its program runs and prints): a logged fault ends here."""
+        self.connected = True
+        self._garbage_mark = self.garbage_bytes
+        if self.down_reason is not None:
+            self.down_reason = None
+            if self.faults is not None:
+                self.faults.recovered(how)
 
     @property
     def error_total(self) -> int:
@@ -73,7 +113,28 @@ class SourceStats:
             "connected": self.connected,
             "last_frame_at": self.last_frame_at.isoformat() if self.last_frame_at else None,
             "last_error": self.last_error,
+            "down_reason": self.down_reason,
         }
+
+
+def source_up(source: RadioSource) -> bool:
+    """Open and configured (or already delivered frames)."""
+    return source.stats.connected or source.stats.frames > 0
+
+
+def source_settled(source: RadioSource) -> bool:
+    """Up, or its first attempt failed with a reason: a start-up report can be made."""
+    return source_up(source) or source.stats.down_reason is not None
+
+
+def down_reasons(sources: list[RadioSource]) -> list[str]:
+    """``name (device): reason`` of each source that is not up."""
+    out = []
+    for source in sources:
+        if not source_up(source):
+            device = f" ({source.device_path})" if source.device_path else ""
+            out.append(f"{source.name}{device}: {source.stats.down_reason or 'not up yet'}")
+    return out
 
 
 class SourceError(Exception):

@@ -9,17 +9,13 @@ Telegrams whose CRC failed (crc_ok 0) are counted and dropped unless ``include_c
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
-import sys
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from gateway.clock import Clock, SystemClock
+from gateway.clock import Clock
 from gateway.frame import LinkMode, ReceivedFrame
-from gateway.radio.base import Backoff, ErrorReason, SourceStats
+from gateway.radio.base import Backoff, ErrorReason
+from gateway.radio.pipeline import PipelineSource
 
 FIELDS = 8
 _MODES = {"T1": LinkMode.T1, "C1": LinkMode.C1, "S1": LinkMode.S1, "N1": LinkMode.N}
@@ -57,7 +53,7 @@ def parse_rtl_wmbus_line(line: str) -> RtlWmbusLine:
     )
 
 
-class RtlWmbusSource:
+class RtlWmbusSource(PipelineSource):
     """rtl_wmbus lines from a shell pipeline (restarted when it ends) or from standard input."""
 
     kind = "rtl_wmbus"
@@ -72,82 +68,8 @@ class RtlWmbusSource:
         include_crc_failed: bool = False,
         stdin: asyncio.StreamReader | None = None,
     ) -> None:
-        self.name = name
-        self.command = command
-        self.stats = SourceStats()
+        super().__init__(name, command, clock=clock, backoff=backoff, stdin=stdin)
         self.include_crc_failed = include_crc_failed
-        self._clock: Clock = clock or SystemClock()
-        self._backoff = backoff or Backoff()
-        self._stdin = stdin
-        self._process: asyncio.subprocess.Process | None = None
-        self._reopen_requested = False
-
-    @property
-    def device_path(self) -> str | None:
-        return None
-
-    async def frames(self) -> AsyncIterator[ReceivedFrame]:
-        if self.command is None:
-            reader = self._stdin or await _stdin_reader()
-            self.stats.connected = True
-            async for frame in self._read(reader):
-                yield frame
-            self.stats.connected = False
-            return
-        started_before = False
-        try:
-            while True:
-                try:
-                    self._process = await asyncio.create_subprocess_shell(
-                        self.command,
-                        stdout=asyncio.subprocess.PIPE,
-                        stdin=asyncio.subprocess.DEVNULL,
-                        start_new_session=True,  # so that stopping it stops the whole pipeline
-                    )
-                except OSError as err:
-                    self.stats.count_error(ErrorReason.OPEN_FAILED, str(err))
-                    await self._backoff.wait(self._clock)
-                    continue
-                if started_before:
-                    self.stats.reconnects += 1
-                started_before = True
-                self.stats.connected = True
-                assert self._process.stdout is not None
-                async for frame in self._read(self._process.stdout):
-                    self._backoff.reset()
-                    yield frame
-                self.stats.connected = False
-                code = await self._stop_process()
-                if self._reopen_requested:
-                    self._reopen_requested = False
-                    continue
-                self.stats.count_error(ErrorReason.PROCESS_EXIT, f"pipeline ended with status {code}")
-                await self._backoff.wait(self._clock)
-        finally:
-            self.stats.connected = False
-            await self._stop_process()
-
-    async def reinitialise(self) -> None:
-        """rtl_wmbus has no configuration to resend: restart the pipeline."""
-        await self.reopen()
-
-    async def reopen(self) -> None:
-        if self._process is not None:
-            self._reopen_requested = True
-            await self._stop_process()
-
-    async def _read(self, reader: asyncio.StreamReader) -> AsyncIterator[ReceivedFrame]:
-        while True:
-            try:
-                raw = await reader.readline()
-            except (OSError, ValueError) as err:  # ValueError: a line longer than the stream limit
-                self.stats.count_error(ErrorReason.READ_FAILED, str(err))
-                return
-            if not raw:
-                return
-            frame = self._frame(raw)
-            if frame is not None:
-                yield frame
 
     def _frame(self, raw: bytes) -> ReceivedFrame | None:
         text = raw.decode("ascii", "replace").strip()
@@ -165,26 +87,3 @@ class RtlWmbusSource:
         now = self._clock.now()
         self.stats.count_frame(now)
         return ReceivedFrame(line.data, line.link_mode, None, now, self.name)
-
-    async def _stop_process(self) -> int | None:
-        process, self._process = self._process, None
-        if process is None:
-            return None
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                async with asyncio.timeout(2.0):
-                    await process.wait()
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                await process.wait()
-        return process.returncode
-
-
-async def _stdin_reader() -> asyncio.StreamReader:
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    return reader

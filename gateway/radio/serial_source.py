@@ -20,6 +20,7 @@ import serial_asyncio_fast
 from gateway.clock import Clock, SystemClock
 from gateway.frame import LinkMode, ReceivedFrame
 from gateway.radio.base import Backoff, ErrorReason, SourceError, SourceStats
+from gateway.radio.faults import FaultLog
 
 READ_CHUNK = 4096
 CLOSE_TIMEOUT_S = 2.0  # a port whose close hangs (unplugged stick) must not stall the reopen
@@ -92,7 +93,7 @@ class SerialSource(ABC):
         reply_timeout_s: float = 2.0,
     ) -> None:
         self.name = name
-        self.stats = SourceStats()
+        self.stats = SourceStats(faults=FaultLog(name, device_path))
         self.link_modes = tuple(link_modes)
         self.baudrate = baudrate or self.default_baudrate
         self.reply_timeout_s = reply_timeout_s
@@ -140,9 +141,9 @@ class SerialSource(ABC):
                     continue
                 if opened_before:
                     self.stats.reconnects += 1
-                opened_before = True
                 self._backoff.reset()
-                self.stats.connected = True
+                self.stats.mark_up("reconnected" if opened_before else "opened and configured")
+                opened_before = True
                 while (item := await self._queue.get()) is not None:
                     yield item
                 self.stats.connected = False
@@ -207,6 +208,7 @@ class SerialSource(ABC):
                         self.stats.count_error(ErrorReason.READ_FAILED, "end of file")
                     return
                 self._dispatch(self._codec.feed(data))
+                self.stats.check_garbage()
         except (OSError, serial.SerialException) as err:
             if not self._closing:
                 self.stats.count_error(ErrorReason.READ_FAILED, str(err) or type(err).__name__)

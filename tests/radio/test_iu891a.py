@@ -69,6 +69,9 @@ async def test_a_stick_that_reboots_by_itself_is_configured_again(
     collector = Collector(source.frames())
     try:
         await asyncio.wait_for(fake.configured.wait(), WAIT_S)
+        async with asyncio.timeout(WAIT_S):
+            while not source.stats.connected:  # its start-up is over
+                await asyncio.sleep(0.01)
         fake.reboot()  # receiver off again, start-up indication sent
         fake.send_telegram(TELEGRAM_1)
         assert fake.dropped == 1
