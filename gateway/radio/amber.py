@@ -4,10 +4,18 @@ Frame (AMB8465 manual, "command mode"): ``FF | command | length | payload | XOR 
 preceding bytes``; a confirmation has the command's bit 7 set. Received telegrams arrive as
 CMD_DATA_IND (0x03) whose payload starts at the C field and, when RSSI_Enable (NVM 0x45) is on, ends
 with the RSSI byte (counted in the length).
+
+Two non-volatile settings decide what the stick sends, and sticks are found with either value:
+UART_CMD_Out_Enable (NVM 0x05; off = "transparent": telegrams come raw, without the command frame) and
+RSSI_Enable. Both are read at start-up and, when off, written once and the module restarted (a flash
+write, so never on every start); they take effect with the restart. The codec knows at each byte which
+setting is in force: telegrams before the stick's RSSI setting is known are held until it is, and
+those before the restart that turns RSSI on carry none.
 """
 
 from __future__ import annotations
 
+import logging
 from enum import IntEnum
 from typing import ClassVar
 
@@ -24,10 +32,14 @@ from gateway.radio.serial_source import (
     skip_to_marker,
 )
 
+log = logging.getLogger(__name__)
+
 START = 0xFF
 CONFIRM = 0x80
 MIN_TELEGRAM = 10  # C, M (2), A (6), CI
+NVM_UART_CMD_OUT_ENABLE = 0x05
 NVM_RSSI_ENABLE = 0x45
+HELD_MAX = 32  # telegrams held while the RSSI setting is unknown (start-up takes a few replies)
 
 
 class Command(IntEnum):
@@ -78,12 +90,18 @@ def receive_mode(modes: tuple[LinkMode, ...]) -> AmberMode:
 
 
 class AmberCodec:
-    """Byte stream -> Amber messages; resynchronises on the next 0xFF that starts a valid frame."""
+    """Byte stream -> Amber messages; resynchronises on the next 0xFF that starts a valid frame.
 
-    def __init__(self, stats: SourceStats, link_mode: LinkMode, rssi_enabled: bool = True) -> None:
+    ``rssi_enabled`` is None until the stick's RSSI_Enable is read (telegrams are held meanwhile);
+    ``restart_settings`` are the settings that a pending CMD_RESET_REQ puts in force when confirmed.
+    """
+
+    def __init__(self, stats: SourceStats, link_mode: LinkMode, rssi_enabled: bool | None = None) -> None:
         self._stats = stats
         self._link_mode = link_mode
         self.rssi_enabled = rssi_enabled
+        self.rssi_after_restart: bool | None = None
+        self._held: list[bytes] = []
         self._buffer = bytearray()
 
     def feed(self, data: bytes) -> list[DongleMessage]:
@@ -110,14 +128,36 @@ class AmberCodec:
                 del buf[:1]
                 continue
             del buf[:total]
-            message = self._message(frame[1], frame[3:-1])
-            if message is not None:
-                out.append(message)
+            self._message(frame[1], frame[3:-1], out)
         return out
 
-    def _message(self, command: int, payload: bytes) -> DongleMessage | None:
+    def _message(self, command: int, payload: bytes, out: list[DongleMessage]) -> None:
         if command != Command.DATA_IND:
-            return Response(command, payload)
+            self._settings_from(command, payload, out)
+            out.append(Response(command, payload))
+            return
+        if self.rssi_enabled is None:
+            if len(self._held) < HELD_MAX:
+                self._held.append(payload)
+            else:
+                self._stats.count_error(ErrorReason.UNEXPECTED, "telegram before the RSSI setting was known")
+            return
+        indication = self._indication(payload)
+        if indication is not None:
+            out.append(indication)
+
+    def _settings_from(self, command: int, payload: bytes, out: list[DongleMessage]) -> None:
+        """Follow the settings in force: a GET confirmation of RSSI_Enable, a confirmed restart."""
+        if command == Command.GET_REQ | CONFIRM and len(payload) >= 3:
+            address, count = payload[0], payload[1]
+            if address <= NVM_RSSI_ENABLE < address + count and len(payload) >= 2 + count:
+                self.rssi_enabled = payload[2 + NVM_RSSI_ENABLE - address] == 1
+                held, self._held = self._held, []
+                out.extend(m for m in map(self._indication, held) if m is not None)
+        elif command == Command.RESET_REQ | CONFIRM and self.rssi_after_restart is not None:
+            self.rssi_enabled, self.rssi_after_restart = self.rssi_after_restart, None
+
+    def _indication(self, payload: bytes) -> Indication | None:
         rssi_dbm = None
         if self.rssi_enabled and payload:
             rssi_dbm = amber_rssi_dbm(payload[-1])
@@ -144,20 +184,38 @@ class AmberSource(SerialSource):
     async def _request(self, command: Command, payload: bytes = b"") -> bytes:
         return await self._command(encode_command(command, payload), command | CONFIRM)
 
+    async def _get(self, address: int) -> int | None:
+        answer = await self._request(Command.GET_REQ, bytes([address, 1]))
+        return answer[2] if len(answer) >= 3 and answer[0] == address else None
+
     async def _initialise(self) -> None:
         mode = receive_mode(self.link_modes)
         self.serial_number = await self._request(Command.SERIALNO_REQ)
         self.firmware = await self._request(Command.FWV_REQ)
-        current = await self._request(Command.GET_REQ, bytes([NVM_RSSI_ENABLE, 1]))
-        if current[-1:] != b"\x01":
-            # RSSI_Enable lives in non-volatile memory only: write it once, then restart the module.
-            status = await self._request(Command.SET_REQ, bytes([NVM_RSSI_ENABLE, 1, 1]))
+        # Both live in non-volatile memory only: write what is off once, then restart the module.
+        wrong = [
+            (address, name)
+            for address, name in (
+                (NVM_UART_CMD_OUT_ENABLE, "UART_CMD_Out_Enable"),
+                (NVM_RSSI_ENABLE, "RSSI_Enable"),
+            )
+            if await self._get(address) != 1
+        ]
+        for address, name in wrong:
+            log.warning(
+                "radio %s (%s): %s is off; turning it on in the stick's flash (once)",
+                self.name,
+                self.device_path,
+                name,
+            )
+            status = await self._request(Command.SET_REQ, bytes([address, 1, 1]))
             if status[:1] != b"\x00":
-                raise SourceError(f"enabling RSSI refused (status {status.hex()})")
+                raise SourceError(f"setting {name} refused (status {status.hex()})")
+        if wrong:
+            codec = self._codec
+            if isinstance(codec, AmberCodec):
+                codec.rssi_after_restart = True
             await self._request(Command.RESET_REQ)
-        codec = self._codec
-        if isinstance(codec, AmberCodec):
-            codec.rssi_enabled = True
         status = await self._request(Command.SET_MODE_REQ, bytes([mode]))
         if status[:1] != b"\x00":
             raise SourceError(f"CMD_SET_MODE_REQ refused (status {status.hex() or 'empty'})")

@@ -8,8 +8,9 @@ public descriptions:
   length, payload, timestamp, RSSI, CRC-16/X-25), as also read by wmbusmeters' wmbus_im871a.
 - IMST iU891A-XL: IMST's "WM-Bus Gateway HCI Protocol Specification" (SLIP framing, RFC 1055; SAP,
   message id, status, CRC-16/IBM-SDLC; the 11-byte gateway configuration and its factory default).
-- Amber AMB8465: "AMB8465 Manual" (0xFF, command, length, payload, XOR checksum; confirmations with
-  bit 7 set; CMD_DATA_IND 0x03 with RSSI appended).
+- Amber AMB8465: "AMB8465 Manual" and Würth Elektronik's Metis driver (0xFF, command, length,
+  payload, XOR checksum; confirmations with bit 7 set; CMD_DATA_IND 0x03 with RSSI appended; the user
+  settings UART_CMD_Out_Enable and RSSI_Enable in force from the next start).
 - CUL: culfw command reference (``V``, ``X21``, ``brt``/``brc``; ``b``/``bY`` + hex with the EN 13757-4
   frame format A/B CRCs + LQI + RSSI).
 
@@ -301,14 +302,28 @@ class FakeIu891a(FakeDongle):
 
 
 class FakeAmber(FakeDongle):
-    """AMB8465: serial number, firmware, NVM get/set of RSSI_Enable, reset, volatile set mode."""
+    """AMB8465 (Würth Metis-II) from its manual and Würth's Metis driver: command frames
+    ``FF | cmd | len | payload | XOR``, confirmations with bit 7 set; the user settings in non-volatile
+    memory (CMD_GET_REQ/CMD_SET_REQ ``address, count[, values]``) take effect at the next start
+    (CMD_RESET_REQ or a replug). With UART_CMD_Out_Enable (0x05) off the module is in transparent mode:
+    a received telegram comes raw, from its L field, with no frame around it; with it on, as
+    CMD_DATA_IND from the C field. RSSI_Enable (0x45) appends the RSSI byte in both.
+    """
 
-    def __init__(self, directory: Path, name: str = "ttyAMB8465", *, rssi_enabled: bool = False) -> None:
+    def __init__(
+        self, directory: Path, name: str = "ttyAMB8465", *, rssi_enabled: bool = False, cmd_out: bool = True
+    ) -> None:
         super().__init__(directory, name)
-        self.nvm = {0x45: 1 if rssi_enabled else 0}
+        self.nvm = {0x05: 1 if cmd_out else 0, 0x45: 1 if rssi_enabled else 0}
+        self.active = dict(self.nvm)
         self.mode: int | None = None
         self.resets = 0
+        self.heard_before: dict[int, bytes] = {}  # command -> telegram received just before answering it
         self._buffer = bytearray()
+
+    def plug(self) -> None:
+        super().plug()
+        self.active = dict(self.nvm)
 
     @staticmethod
     def frame(command: int, payload: bytes) -> bytes:
@@ -327,6 +342,9 @@ class FakeAmber(FakeDongle):
                 continue
             command, payload = chunk[1], chunk[3:-1]
             self.commands.append((command, payload))
+            heard = self.heard_before.pop(command, None)
+            if heard is not None:
+                self.send_telegram(heard)
             self._answer(command, payload)
 
     def _answer(self, command: int, payload: bytes) -> None:
@@ -345,6 +363,8 @@ class FakeAmber(FakeDongle):
         elif command == 0x05:
             self.resets += 1
             self.reply(self.frame(0x85, b"\x00"))
+            self.active = dict(self.nvm)  # the module restarts with its stored settings
+            self.mode = None
         elif command == 0x04:
             self.mode = payload[0]
             self.reply(self.frame(0x84, b"\x00"))
@@ -352,9 +372,12 @@ class FakeAmber(FakeDongle):
                 self.configured.set()
 
     def send_telegram(self, frame: bytes, rssi_raw: int = 0x80) -> None:
-        """The module sends from the C field on, then the RSSI byte (when enabled)."""
-        payload = frame[1:] + (bytes([rssi_raw]) if self.nvm[0x45] else b"")
-        self.inject(self.frame(0x03, payload))
+        """``frame`` is L first without CRCs; sent as the settings in force say."""
+        rssi = bytes([rssi_raw]) if self.active[0x45] else b""
+        if self.active[0x05]:
+            self.inject(self.frame(0x03, frame[1:] + rssi))
+        else:
+            self.inject(frame + rssi)
 
 
 def add_crcs_a(frame: bytes) -> bytes:
