@@ -31,6 +31,26 @@ def machine_timezone() -> str:
         return name
     return "UTC"
 
+# Receive times outside these bounds are refused wherever they enter (a replay line, a head-end's /raw
+# message, a Pi whose clock has not been set since boot) and never reach the billing state.
+EARLIEST_PLAUSIBLE = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_PLAUSIBLE = datetime(2100, 1, 1, tzinfo=UTC)  # the billing core's own bound, with no wall clock
+DEFAULT_MAX_AHEAD_S = 3600.0  # how far a live time may be ahead of the system clock
+
+
+def implausible_time(instant: datetime, wall_now: datetime | None, max_ahead_s: float) -> str | None:
+    """Why ``instant`` cannot be a receive time, or None: before 2000, or ahead of ``wall_now`` by more
+    than ``max_ahead_s`` (no wall clock: before 2100)."""
+    if instant < EARLIEST_PLAUSIBLE:
+        return f"{instant.isoformat()} is before {EARLIEST_PLAUSIBLE.year}"
+    if wall_now is not None:
+        ahead_s = (instant - wall_now).total_seconds()
+        if ahead_s > max_ahead_s:
+            return f"{instant.isoformat()} is {ahead_s:.0f} s ahead of the system clock (> {max_ahead_s:.0f})"
+    elif instant >= LATEST_PLAUSIBLE:
+        return f"{instant.isoformat()} is after {LATEST_PLAUSIBLE.year}"
+    return None
+
 
 class Clock(Protocol):
     """Where the daemon, the simulator and the health monitor read the time from."""

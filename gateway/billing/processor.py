@@ -8,6 +8,7 @@ tick) triggers it, before that reading is applied.
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,8 +32,13 @@ from gateway.billing.monthly_index import (
 )
 from gateway.billing.settings import DAY_S, HOUR_S, BillingSettings
 from gateway.billing.state import StateStore
+from gateway.clock import EARLIEST_PLAUSIBLE, LATEST_PLAUSIBLE
 from gateway.publication import Publication
 from gateway.reading import Reading
+
+log = logging.getLogger(__name__)
+_EARLIEST_S = EARLIEST_PLAUSIBLE.timestamp()
+_LATEST_S = LATEST_PLAUSIBLE.timestamp()
 
 __all__ = ["ReadingProcessor"]
 
@@ -181,6 +187,16 @@ class ReadingProcessor:
         clock = store.get_meta("processor.clock_s")
         self._clock_s: float | None = float(clock) if clock is not None else None
         last_month = store.get_meta("processor.last_cutoff")
+        if not _plausible_s(self._clock_s) or not _plausible_month(last_month):
+            # Left by a time stamp far in the future before such times were refused: start afresh at
+            # the next reading rather than fail ("year 10000 is out of range") on every start.
+            log.error(
+                "the state holds an implausible clock (%s, last cut-off %s): ignored; run `wmbus-gateway"
+                " state repair` to mend the meters' states too",
+                clock,
+                last_month,
+            )
+            self._clock_s, last_month = None, None
         self._last_cutoff: Cutoff | None = (
             self.calendar.cutoff_for_month(last_month) if last_month is not None else None
         )
@@ -188,6 +204,8 @@ class ReadingProcessor:
             self.calendar.next(self._last_cutoff) if self._last_cutoff is not None else None
         )
         self._grace_month: str | None = store.get_meta("processor.grace_month") or None
+        if not _plausible_month(self._grace_month):
+            self._grace_month = None
         self._meta_dirty = False
 
     # -- the contract ------------------------------------------------------------------------------
@@ -195,6 +213,9 @@ class ReadingProcessor:
     def process(self, reading: Reading, *, source: str, duplicates: int) -> list[Publication]:
         """Apply one (new, not duplicate) reading; returns what to publish, in order."""
         at_s = epoch_s(reading.received_at)
+        if not _EARLIEST_S <= at_s < _LATEST_S:  # refused at the edge; never close a month on it
+            self.store.add_counter("readings_implausible_time")
+            return []
         out = self._advance(at_s)
         state = self._state(reading.meter_id)
         state.manufacturer, state.medium = reading.manufacturer, reading.medium
@@ -237,7 +258,10 @@ class ReadingProcessor:
 
     def tick(self, now: datetime) -> list[Publication]:
         """Let time pass up to ``now`` (the daemon's clock): cut-offs, delayed publications."""
-        out = self._advance(epoch_s(now))
+        now_s = epoch_s(now)
+        if not _EARLIEST_S <= now_s < _LATEST_S:
+            return []
+        out = self._advance(now_s)
         if self.autocommit:
             self.commit()
         return out
@@ -528,3 +552,11 @@ class ReadingProcessor:
 
     def open_alarms(self, meter_id: str) -> frozenset[str]:
         return frozenset(self._alarms.get(meter_id, ()))
+
+
+def _plausible_s(at_s: float | None) -> bool:
+    return at_s is None or _EARLIEST_S <= at_s < _LATEST_S
+
+
+def _plausible_month(month: str | None) -> bool:
+    return month is None or f"{EARLIEST_PLAUSIBLE.year:04d}-01" <= month < f"{LATEST_PLAUSIBLE.year:04d}-01"

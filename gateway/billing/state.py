@@ -355,6 +355,24 @@ class StateStore:
     def set_meta(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
+    def delete_meta(self, key: str) -> None:
+        self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
+
+    # -- repair (gateway.billing.repair) -------------------------------------------------------------------
+
+    def months_outside(self, first: str, last: str) -> list[tuple[str, str]]:
+        """(meter id, month) of the monthly indexes of months before ``first`` or after ``last``."""
+        rows = self._db.execute(
+            "SELECT meter_id, month FROM monthly_index WHERE month < ? OR month > ?", (first, last)
+        )
+        return [(str(meter_id), str(month)) for meter_id, month in rows]
+
+    def delete_months_outside(self, first: str, last: str) -> None:
+        self._db.execute("DELETE FROM monthly_index WHERE month < ? OR month > ?", (first, last))
+
+    def delete_last_reading(self, meter_id: str) -> None:
+        self._db.execute("DELETE FROM last_reading WHERE meter_id = ?", (meter_id,))
+
 
 def _meter(row: tuple[Any, ...]) -> ProvisionedMeter:
     created = datetime.fromisoformat(row[4]) if row[4] else None

@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "decode": "decode",
     "decoders": "decoders_cmd",
     "status": "status",
+    "state": "state_cmd",
     "ingest": "ingest",
     "listen": "listen",
 }

@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.billing.settings import BillingSettings
-from gateway.clock import machine_timezone
+from gateway.clock import DEFAULT_MAX_AHEAD_S, machine_timezone
 from gateway.health.settings import HealthSettings, HealthSettingsError
 from gateway.toml_lines import KeyLines, KeyPath, format_key, syntax_error_line
 from gateway.uplink.metrics_http import MetricsAddressError, parse_listen
@@ -106,6 +106,7 @@ class GatewayConfig:
     dedup_window_s: float = 120.0
     status_interval_s: float = 60.0
     metrics_listen: str | None = None  # [metrics] listen: serve Prometheus /metrics on HOST:PORT
+    max_clock_ahead_s: float = DEFAULT_MAX_AHEAD_S  # receive times further ahead of the clock are refused
     billing: Mapping[str, Any] = field(default_factory=dict)  # BillingSettings fields, checked
     health: Mapping[str, Any] = field(default_factory=dict)  # HealthSettings fields, checked
     origin: Path | None = None  # the file this came from, for messages; None = embedded default
@@ -309,6 +310,7 @@ def _parse_gateway(root: _Table) -> dict[str, Any]:
         "timezone_configured": bool(configured_timezone),
         "log_level": gateway.string("log_level", "info", choices=("debug", "info", "warning", "error")),
         "status_interval_s": gateway.number("status_interval_s", 60.0, minimum=1.0),
+        "max_clock_ahead_s": gateway.number("max_clock_ahead_s", DEFAULT_MAX_AHEAD_S, minimum=0.0),
     }
     gateway.finish()
     return fields

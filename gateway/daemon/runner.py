@@ -27,7 +27,7 @@ from gateway.billing.dedup import Deduplicator
 from gateway.billing.meters import Fleet, MeterEntry, MetersFileError, Provisioning
 from gateway.billing.processor import ReadingProcessor
 from gateway.billing.state import ProvisionedMeter, StateStore
-from gateway.clock import Clock, ManualClock, SystemClock
+from gateway.clock import Clock, ManualClock, SystemClock, implausible_time
 from gateway.daemon.config import (
     ConfigError,
     GatewayConfig,
@@ -63,6 +63,7 @@ FLUSH_FRAMES = 500  # ... or this many frames (a fast replay's queued publicatio
 READY_TIMEOUT_S = 15.0  # READY=1 is sent when every source is connected, or after this long
 DRAIN_TIMEOUT_S = 5.0  # on stop, how long the publisher may keep sending the outbox
 OUTBOX_RECENT = 2000  # fresh messages the outbox keeps in memory for the publisher (it reads back the rest)
+TIME_WARNING_INTERVAL_S = 60.0  # at most one line a minute about frames with implausible times
 STATUS_META_KEY = "daemon.status"  # the last status document, for `wmbus-gateway status`
 HEALTH_META_KEY = "health.snapshot"  # the health monitor's learned cadences
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -159,6 +160,7 @@ class Daemon:
         self._pending: list[Publication] = []
         self._pending_raw: list[Any] = []
         self._unstored: list[Any] = []  # messages the outbox could not store yet (a full disk)
+        self._time_warned_at = -TIME_WARNING_INTERVAL_S
         self._storage_faults: dict[str, float] = {}  # "outbox"/"state" -> when writing it began to fail
         self._frames_since_flush = 0
         self._flush_due = False  # a flush is scheduled for the event loop's next turn
@@ -328,8 +330,17 @@ class Daemon:
         handle = self.pipeline.handle
         on_frame = self.health.on_frame if self.health is not None else None
         loop = asyncio.get_running_loop()
+        # Receive times come from the system clock or a recording: a time before 2000 or ahead of the
+        # system clock is refused here, before it can move the daemon's clock or the billing state.
+        # The simulator's accelerated clock runs ahead by design: only the fixed bounds apply to it.
+        wall = getattr(source, "kind", None) != "simulator"
+        max_ahead_s = self.config.max_clock_ahead_s
         try:
             async for frame in source.frames():
+                reason = implausible_time(frame.received_at, datetime.now(UTC) if wall else None, max_ahead_s)
+                if reason is not None:
+                    self._refuse_time(source.name, reason)
+                    continue
                 if follow:
                     assert isinstance(clock, ManualClock)
                     clock.set(frame.received_at)
@@ -350,6 +361,21 @@ class Daemon:
             log.exception("radio source %s failed", source.name)
             self.failed = True
             self._stop.set()
+
+    def _refuse_time(self, source: str, reason: str) -> None:
+        """Count a frame with an implausible receive time; one WARNING a minute at most."""
+        errors = self.pipeline.counters.errors
+        errors["implausible_time"] = errors.get("implausible_time", 0) + 1
+        now = time.monotonic()
+        if now - self._time_warned_at >= TIME_WARNING_INTERVAL_S:
+            self._time_warned_at = now
+            log.warning(
+                "%s: frame refused, implausible receive time: %s (%d so far, counted as"
+                " errors.implausible_time; further ones logged at most once a minute)",
+                source,
+                reason,
+                errors["implausible_time"],
+            )
 
     async def _ticker(self) -> None:
         while True:

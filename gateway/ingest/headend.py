@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,6 +23,7 @@ from gateway.billing.meters import MetersFileError, Provisioning
 from gateway.billing.processor import ReadingProcessor
 from gateway.billing.settings import BillingSettings
 from gateway.billing.state import StateStore
+from gateway.clock import DEFAULT_MAX_AHEAD_S, implausible_time
 from gateway.decoders import decode_reading
 from gateway.ingest.lineproto import RECEPTION, PayloadError, check_schema, line, lines_for
 from gateway.keys import KeyFileError, KeyStore, load_keys
@@ -50,8 +51,13 @@ class HeadEnd:
         *,
         dedup_window_s: float = DEDUP_WINDOW_S,
         decoders: Mapping[str, str | None] | None = None,
+        max_clock_ahead_s: float = DEFAULT_MAX_AHEAD_S,
     ) -> None:
         self.keys = keys
+        # A /raw message's received_at comes from another machine's clock: before 2000 or further
+        # ahead of ours than this, the message is refused (it would close months up to its year).
+        self.max_clock_ahead_s = max_clock_ahead_s
+        self.implausible_times = 0
         self.processor = processor
         self.dedup = Deduplicator(dedup_window_s)
         self.decoders = dict(decoders or {})
@@ -96,6 +102,10 @@ class HeadEnd:
             raise PayloadError(f"raw message: {err}") from None
         if received_at.tzinfo is None:
             raise PayloadError("raw message: received_at needs a time zone")
+        implausible = implausible_time(received_at, datetime.now(UTC), self.max_clock_ahead_s)
+        if implausible is not None:
+            self.implausible_times += 1
+            raise PayloadError(f"raw message: implausible received_at: {implausible}")
         rssi = body.get("rssi_dbm")
         rssi_dbm = float(rssi) if isinstance(rssi, int | float) else None
         publications = self.publications_for(

@@ -18,10 +18,12 @@ from gateway.billing.state import StateStore
 from gateway.daemon.config import GatewayConfig
 from gateway.daemon.runner import Daemon, RunOptions
 from gateway.frame import LinkMode, ReceivedFrame
+from gateway.publication import Publication
 from gateway.radio.base import SourceStats
 from gateway.uplink.messages import OutboundMessage
 from gateway.uplink.outbox import Outbox
 from gateway.uplink.topics import MessageKind
+from tests.daemon.test_e2e import hourly_recording, rtl_wmbus_line
 from tests.daemon.test_pipeline import encrypted_water_vectors
 from tests.servers import Mosquitto
 
@@ -159,3 +161,113 @@ def test_a_failed_commit_leaves_the_count_right(tmp_path: Path) -> None:
         assert sum(outbox.stats().dropped.values()) == 0
     finally:
         outbox.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# Item 2: a time stamp of year 9999 once closed every month up to it and bricked the state
+
+
+def test_a_year_9999_line_is_refused_and_the_state_stays_usable(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    vector, recording, config = hourly_recording(tmp_path, hours=54)
+    lines = recording.read_text().splitlines()
+    far = datetime(9999, 12, 31, 23, 0, tzinfo=UTC)
+    early = datetime(1999, 12, 31, tzinfo=UTC)
+    lines[10:10] = [rtl_wmbus_line(at, vector.telegram, vector.meter_id) for at in (far, early)]
+    recording.write_text("\n".join(lines) + "\n")
+    published: list[Publication] = []
+    caplog.set_level(logging.INFO, "gateway")
+    daemon = Daemon(
+        config, RunOptions(replay=recording), printer=lambda line: None, on_publication=published.append
+    )
+    assert asyncio.run(daemon.run()) == 0
+    assert daemon.pipeline.counters.errors.get("implausible_time") == 2
+    assert daemon.pipeline.counters.readings == 54
+    assert {p.month for p in published if p.kind == "monthly"} == {"2026-09"}
+    warnings = [r.getMessage() for r in caplog.records if "implausible" in r.getMessage()]
+    assert len(warnings) == 1 and "9999-12-31" in warnings[0]  # rate-limited: one line, with the reason
+    # The next start works and carries on.
+    again = Daemon(config, RunOptions(replay=recording), printer=lambda line: None)
+    assert asyncio.run(again.run()) == 0
+
+
+def _poison(state_db: Path, meter_id: str) -> None:
+    """What the year-9999 line left in a state before the fix: a cut-off and clocks in year 9999."""
+    store = StateStore(state_db)
+    try:
+        far_s = datetime(9999, 12, 31, 23, tzinfo=UTC).timestamp()
+        store.set_meta("processor.last_cutoff", "9999-11")
+        store.set_meta("processor.clock_s", repr(far_s))
+        data = store.meter_state(meter_id)
+        assert data is not None
+        data["last_seen_s"] = far_s
+        data["last"] = [far_s, data["last"][1]]
+        assert data["drafts"], "the first run passed a cut-off"
+        data["drafts"].append({**data["drafts"][-1], "month": "9999-11", "cutoff_s": far_s - 86400})
+        store.save_meter_state(meter_id, data)
+        store.commit()
+    finally:
+        store.close()
+
+
+def test_a_poisoned_state_still_starts_and_state_repair_mends_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    vector, recording, config = hourly_recording(tmp_path, hours=48)  # 29 Sep to 1 Oct
+    assert asyncio.run(Daemon(config, RunOptions(replay=recording), printer=lambda line: None).run()) == 0
+    _poison(config.state_db_path, vector.meter_id)
+    # Later telegrams (into October): the daemon starts (it exited 1 on "year 10000 is out of range").
+    later = tmp_path / "later.msg"
+    start = datetime(2026, 10, 1, 1, tzinfo=UTC)
+    later.write_text(
+        "\n".join(
+            rtl_wmbus_line(start + timedelta(hours=h), vector.telegram, vector.meter_id) for h in range(60)
+        )
+    )
+    caplog.set_level(logging.INFO, "gateway")
+    published: list[Publication] = []
+    daemon = Daemon(
+        config, RunOptions(replay=later), printer=lambda line: None, on_publication=published.append
+    )
+    assert asyncio.run(daemon.run()) == 0
+    assert [r for r in caplog.records if r.levelno == logging.ERROR and "state repair" in r.getMessage()]
+    code, out = invoke_repair(config.state_dir)
+    assert code == 0, out
+    assert "9999" in out
+    store = StateStore(config.state_db_path)
+    try:
+        assert store.get_meta("processor.last_cutoff") in (None, "2026-09")
+        data = store.meter_state(vector.meter_id)
+        assert data is not None and (data["last_seen_s"] or 0) < datetime(2027, 1, 1, tzinfo=UTC).timestamp()
+        assert all(draft["month"] < "2027" for draft in data["drafts"])
+    finally:
+        store.close()
+    code, out = invoke_repair(config.state_dir)
+    assert code == 0 and "nothing to repair" in out
+    # Repaired: the month closes again by the recorded time.
+    later.write_text(
+        "\n".join(
+            rtl_wmbus_line(
+                datetime(2026, 10, 30, tzinfo=UTC) + timedelta(hours=h), vector.telegram, vector.meter_id
+            )
+            for h in range(60)
+        )
+    )
+    published.clear()
+    daemon = Daemon(
+        config, RunOptions(replay=later), printer=lambda line: None, on_publication=published.append
+    )
+    assert asyncio.run(daemon.run()) == 0
+    assert "2026-10" in {p.month for p in published if p.kind == "monthly"}
+
+
+def invoke_repair(state_dir: Path) -> tuple[int, str]:
+    from typer.testing import CliRunner  # noqa: PLC0415
+
+    from gateway.cli.app import app  # noqa: PLC0415
+
+    result = CliRunner().invoke(
+        app, ["state", "repair", "--state-dir", str(state_dir)], env={"COLUMNS": "200"}
+    )
+    return result.exit_code, result.output

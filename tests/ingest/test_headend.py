@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from gateway.billing.dedup import Deduplicator
 from gateway.billing.meters import Fleet, MeterEntry
 from gateway.billing.processor import ReadingProcessor
@@ -19,7 +21,7 @@ from gateway.daemon.pipeline import Pipeline
 from gateway.frame import ReceivedFrame
 from gateway.ingest.headend import HeadEnd
 from gateway.ingest.ingester import Ingester, IngestSettings
-from gateway.ingest.lineproto import MONTHLY, RECEPTION, lines_for
+from gateway.ingest.lineproto import MONTHLY, RECEPTION, PayloadError, lines_for
 from gateway.ingest.sink import InfluxSink
 from gateway.keys import KeyStore
 from gateway.publication import Publication
@@ -146,3 +148,23 @@ async def test_headend_ingester_stores_what_the_keyed_gateway_would(
         if field.startswith("index_m3=")
     )
     assert sorted(value for _, value, _ in stored) == keyed_index
+
+
+def test_a_raw_message_from_year_9999_is_refused_and_bills_nothing(tmp_path: Path) -> None:
+    # One /raw message stamped 9999-12-31 once closed every month up to year 9999 and bricked the state.
+    fleet, frames = fleet_and_frames()
+    raws = keyless_gateway_raw(frames, tmp_path)
+    meters = {m.meter_id: m.decoder for m in fleet.meters}
+    headend = HeadEnd(KeyStore(fleet.keys()), processor(tmp_path / "h.db"), decoders=meters)
+    first = json.loads(raws[0].payload)
+    for stamp in ("9999-12-31T23:00:00+00:00", "1999-12-31T00:00:00+00:00"):
+        with pytest.raises(PayloadError, match="implausible received_at"):
+            headend.lines_for_raw(parse_topic(raws[0].topic), {**first, "received_at": stamp})
+    assert headend.implausible_times == 2
+    points: list[str] = []
+    for raw in raws:
+        points += headend.lines_for_raw(parse_topic(raw.topic), json.loads(raw.payload))
+    months = {point.split(" ")[0] for point in points if point.startswith(MONTHLY)}
+    assert months and headend.processor.store.get_meta("processor.last_cutoff") == "2026-09"
+    headend.processor.commit()
+    assert processor(tmp_path / "h.db") is not None  # a restart opens the state
