@@ -136,10 +136,12 @@ class Ingester:
         self.broker = broker
         self.dead_letters = dead_letters
         self._dead_logged_at = -math.inf
+        self._down_since: float | None = None
         self._dead_unlogged = 0
         self.sink = sink
         self.settings = settings or IngestSettings()
         self.stats = IngestStats()
+        self._retry_delay_s = self.settings.retry_min_s
         self._raw_handler = raw_handler
         self._protocol = broker.protocol
         self.subscribed = asyncio.Event()
@@ -154,8 +156,12 @@ class Ingester:
         return filters if self._raw_handler is not None else filters[:3]
 
     async def run(self) -> None:
-        """Consume for ever, reconnecting with backoff; returns only when cancelled."""
-        delay = self.settings.retry_min_s
+        """Consume for ever, reconnecting with backoff; returns only when cancelled.
+
+        An outage is one ERROR line when it begins (a changed reason later is an INFO line) and one
+        INFO line when the ingester is connected again.
+        """
+        self._retry_delay_s = self.settings.retry_min_s
         while True:
             try:
                 await self._session()
@@ -164,16 +170,31 @@ class Ingester:
                     log.warning("broker does not speak MQTT 5; falling back to 3.1.1")
                     self._protocol = Protocol.V311
                     continue
-                message = describe_connect_error(self.broker, err, was_connected=self.subscribed.is_set())
-                if message != self.stats.last_error:
-                    log.error("%s; retrying", message)
-                self.stats.last_error = message
+                self._broker_down(
+                    describe_connect_error(self.broker, err, was_connected=self.subscribed.is_set())
+                )
             except BrokerError as err:
-                self.stats.last_error = str(err)
-                log.error("%s; retrying", err)
+                self._broker_down(str(err))
             self.subscribed.clear()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self.settings.retry_max_s)
+            await asyncio.sleep(self._retry_delay_s)
+            self._retry_delay_s = min(self._retry_delay_s * 2, self.settings.retry_max_s)
+
+    def _broker_down(self, message: str) -> None:
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            log.error("%s; retrying with backoff up to %.0f s", message, self.settings.retry_max_s)
+        elif message != self.stats.last_error:
+            log.info("still no broker: %s", message)
+        self.stats.last_error = message
+
+    def _broker_up(self) -> None:
+        self._retry_delay_s = self.settings.retry_min_s
+        where = f"{self.broker.host}:{self.broker.port}"
+        if self._down_since is not None:
+            log.info("connected again to broker %s after %.1f s", where, time.monotonic() - self._down_since)
+        elif self.stats.connects == 1:
+            log.info("connected to broker %s", where)
+        self._down_since = None
 
     async def _session(self) -> None:
         protocol = Protocol.V5 if self._protocol is Protocol.AUTO else self._protocol
@@ -198,6 +219,7 @@ class Ingester:
         async with client:
             take_over_reads(client, self._on_publish)
             self.stats.connects += 1
+            self._broker_up()
             self.stats.last_error = None
             if self._protocol is Protocol.AUTO:
                 self._protocol = protocol

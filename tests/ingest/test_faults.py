@@ -118,3 +118,27 @@ async def test_store_down_is_retried_not_dead_lettered(
     refused = [r for r in caplog.records if "store write failed" in r.message]
     assert len(refused) == 1 and refused[0].levelno == logging.ERROR  # once, not once per retry
     assert sum("store accepts writes again" in r.message for r in caplog.records) == 1
+
+
+async def test_broker_outage_is_one_error_and_one_recovery_line(
+    mosquitto: Mosquitto, victoria_metrics: VictoriaMetrics, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The ingester said nothing when it reconnected, while paho repeated "failed to receive on socket".
+    caplog.set_level(logging.DEBUG)
+    async with ingesting(mosquitto, victoria_metrics, retry_max_s=0.3) as ingester:
+        mosquitto.stop()
+        async with asyncio.timeout(10):
+            while ingester.stats.last_error is None:
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(3.0)  # ten or so attempts to reconnect
+        mosquitto.start()
+        async with asyncio.timeout(15):
+            while ingester.stats.connects < 2:
+                await asyncio.sleep(0.05)
+        await publish_raw(mosquitto, messages_of("gwA", [reading_publication("74000001", 1)]))
+        await wait_points(ingester, 2)
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(loud) == 1, [r.getMessage() for r in loud]
+    assert "broker" in loud[0].getMessage() and loud[0].name == "gateway.ingest.ingester"
+    back = [r.getMessage() for r in caplog.records if "connected again" in r.getMessage()]
+    assert len(back) == 1 and "after" in back[0]
