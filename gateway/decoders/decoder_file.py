@@ -154,10 +154,10 @@ class _Compiler:
             keys.finish()
             ci = frozenset(cis) if cis else None
             any_byte: list[int | None] = [None]
-            for maker, version, kind in itertools.product(makers, versions or any_byte, types or any_byte):
-                out.append(Match(maker, version, kind, ci))
-            if len(out) > MAX_MATCHES:
+            product = (makers, versions or any_byte, types or any_byte)
+            if len(out) + len(makers) * len(product[1]) * len(product[2]) > MAX_MATCHES:
                 raise self.error(path, f"more than {MAX_MATCHES} matches: list fewer values")
+            out.extend(Match(*key, ci) for key in itertools.product(*product))
         if len(set(out)) != len(out):
             raise self.error(tables[-1][0], "the same match is given twice")
         return tuple(out)

@@ -3,12 +3,16 @@ registry's added decoders, and the example files equal to their built-in twins o
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gateway.decoders import REGISTRY, clear_caches
 from gateway.decoders.base import Match, MeterDecoder
@@ -275,3 +279,68 @@ def test_the_documented_format_compiles() -> None:
     assert decoder.error_flags is not None and [f.label for f in decoder.error_flags.flags] == [
         "LEAKING", "WAS_LEAKING", "MODE_B"
     ]
+
+
+# -- any file content gives a decoder or a DecoderFileError, never another exception -------------------
+
+_KEYS = ("name", "description", "aliases", "medium", "standard_fields", "set_days", "latest_set_day",
+         "target_storage", "match", "field", "error_flags", "tpl_bits", "manufacturer", "version",
+         "device_type", "ci", "quantity", "function", "storage", "tariff", "subunit", "direction", "vif",
+         "without", "occurrence", "mask", "alarm", "value", "LEAK", "x")
+_SCALARS = st.one_of(
+    st.sampled_from(["xyz", "ZRI", "volume", "any", "leak", "first", "none", "backward", "maximum", ""]),
+    st.text(max_size=8),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([0, 1, 7, 0x20, 0x7A, 255, 256]),
+    st.booleans(),
+    st.floats(allow_nan=True),
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(_KEYS), inner, max_size=5),
+    max_leaves=20,
+)
+
+
+def _toml(value: object) -> str:
+    """A value as a TOML literal (inline tables and arrays), enough for the fuzz test."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return {"nan": "nan", "inf": "inf", "-inf": "-inf"}.get(repr(value), repr(value))
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    assert isinstance(value, dict)
+    return "{" + ", ".join(f"{json.dumps(key)} = {_toml(item)}" for key, item in value.items()) + "}"
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=8))
+def test_any_content_is_a_decoder_or_a_decoder_file_error(data: dict[str, object]) -> None:
+    text = "\n".join(f"{json.dumps(key)} = {_toml(value)}" for key, value in data.items())
+    with contextlib.suppress(DecoderFileError):
+        assert isinstance(parse_decoder(text, taken=REGISTRY.builtin_names()), MeterDecoder)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(sorted(TWINS)),
+    st.lists(st.tuples(st.integers(0, 10**6), st.text(max_size=3)), max_size=4),
+)
+def test_an_example_file_mutated_is_a_decoder_or_a_decoder_file_error(
+    file_name: str, edits: list[tuple[int, str]]
+) -> None:
+    text = (EXAMPLES / file_name).read_text()
+    for position, inserted in edits:  # replace a character (or none, at the end) by up to three
+        at = position % (len(text) + 1)
+        text = text[:at] + inserted + text[at + 1 :]
+    with contextlib.suppress(DecoderFileError):
+        assert isinstance(parse_decoder(text, taken=REGISTRY.builtin_names()), MeterDecoder)
+
+
+def test_lists_may_not_multiply_into_too_many_matches() -> None:
+    many = ", ".join(str(n) for n in range(256))
+    err = _error(f'name = "many"\n[[match]]\nmanufacturer = ["AAA", "BBB"]\nversion = [{many}]\n')
+    assert (err.key, err.line) == ("match[0]", 2) and "more than 256 matches" in err.message
