@@ -77,19 +77,19 @@ def parse_decoder(
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise DecoderFileError(f"TOML syntax: {err}", path=origin, line=syntax_error_line(err)) from None
-    return _Compiler(KeyLines(text), origin, taken).decoder(data)
+    return _Compiler(text, origin, taken).decoder(data)
 
 
 class _Compiler:
     """Checks one file's tables, key by key, and builds the decoder."""
 
-    def __init__(self, lines: KeyLines, origin: Path | None, taken: frozenset[str]) -> None:
-        self.lines = lines
+    def __init__(self, text: str, origin: Path | None, taken: frozenset[str]) -> None:
+        self.text = text
         self.origin = origin
         self.taken = taken
 
     def error(self, path: KeyPath, message: str) -> DecoderFileError:
-        line = self.lines.line_of(path)
+        line = KeyLines(self.text).line_of(path)  # found only for an error: a good file costs no scan
         return DecoderFileError(message, path=self.origin, line=line, key=format_key(path))
 
     # -- the decoder -------------------------------------------------------------------------------
@@ -241,7 +241,7 @@ class _Compiler:
             value = spec_keys.integer("value", minimum=0)
             if value is not None and value & ~mask:
                 raise self.error(where, f"value 0x{value:X} has bits outside the mask 0x{mask:X}")
-            alarm = spec_keys.choice("alarm", {**ALARMS}, default=None)
+            alarm = spec_keys.choice("alarm", ALARMS, default=None)
             spec_keys.finish()
             flags.append(Flag(mask, label, alarm, value))
         if not flags:
