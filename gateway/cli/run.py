@@ -55,6 +55,13 @@ def run(
             "default: the configuration's [metrics] listen, else off.",
         ),
     ] = None,
+    ha_discovery: Annotated[
+        bool | None,
+        typer.Option(
+            "--ha-discovery/--no-ha-discovery",
+            help="Publish Home Assistant MQTT discovery configs (default: [homeassistant] discovery).",
+        ),
+    ] = None,
     log_level: LogLevelOption = None,
     log_format: LogFormatOption = LogFormat.AUTO,
 ) -> None:
@@ -80,7 +87,9 @@ def run(
         except MetricsAddressError as err:
             fail(f"--metrics {err}")
     options = RunOptions(
-        mqtt_url=mqtt, speed=speed, replay=replay, duration_s=duration, metrics_listen=metrics
+        mqtt_url=mqtt, speed=speed, replay=replay, duration_s=duration,
+        metrics_listen=metrics,
+        ha_discovery=ha_discovery,
     )
     daemon = Daemon(loaded, options, printer=_print_line)
     code = 0

@@ -20,6 +20,7 @@ from gateway.billing.settings import BillingSettings
 from gateway.clock import DEFAULT_MAX_AHEAD_S, machine_timezone
 from gateway.health.settings import HealthSettings, HealthSettingsError
 from gateway.toml_lines import KeyLines, KeyPath, format_key, syntax_error_line
+from gateway.uplink.homeassistant import DEFAULT_DISCOVERY_PREFIX
 from gateway.uplink.metrics_http import MetricsAddressError, parse_listen
 
 DEFAULT_STATE_DIR = Path("state")
@@ -107,6 +108,8 @@ class GatewayConfig:
     status_interval_s: float = 60.0
     metrics_listen: str | None = None  # [metrics] listen: serve Prometheus /metrics on HOST:PORT
     max_clock_ahead_s: float = DEFAULT_MAX_AHEAD_S  # receive times further ahead of the clock are refused
+    ha_discovery: bool = False  # [homeassistant] discovery: publish MQTT discovery configs
+    ha_prefix: str = DEFAULT_DISCOVERY_PREFIX
     billing: Mapping[str, Any] = field(default_factory=dict)  # BillingSettings fields, checked
     health: Mapping[str, Any] = field(default_factory=dict)  # HealthSettings fields, checked
     origin: Path | None = None  # the file this came from, for messages; None = embedded default
@@ -278,6 +281,7 @@ def parse_config(text: str, origin: Path | None = None) -> GatewayConfig:
     section("outbox_max_messages", lambda: _one(root.table("outbox"), "max_messages", 100_000, 100))
     section("dedup_window_s", lambda: _one(root.table("dedup"), "window_s", 120.0, 0.0))
     section("metrics_listen", lambda: _parse_metrics(root))
+    section("", lambda: _parse_homeassistant(root))
     section("billing", lambda: _check_billing(root.table("billing")))
     section("health", lambda: _check_health(root.table("health")))
     section("", root.finish)
@@ -325,6 +329,16 @@ def _one(table: _Table, key: str, default: float, minimum: float) -> float:
         value = table.number(key, default, minimum=minimum)
     table.finish()
     return value
+
+
+def _parse_homeassistant(root: _Table) -> dict[str, Any]:
+    homeassistant = root.table("homeassistant")
+    discovery = homeassistant.boolean("discovery", False)
+    prefix = homeassistant.string("prefix", DEFAULT_DISCOVERY_PREFIX) or DEFAULT_DISCOVERY_PREFIX
+    if any(ch in prefix for ch in "#+\x00") or prefix.startswith("/"):
+        raise homeassistant.error("prefix", f"{prefix!r} cannot start an MQTT topic")
+    homeassistant.finish()
+    return {"ha_discovery": discovery, "ha_prefix": prefix}
 
 
 def _parse_metrics(root: _Table) -> str | None:
@@ -489,6 +503,7 @@ def iter_keys(config: GatewayConfig) -> Iterator[tuple[str, Any]]:
         yield f"radio.{source.name}", f"{source.kind} {detail}".strip()
     yield "mqtt.url", config.mqtt.url if config.mqtt else "(none: readings are printed)"
     yield "metrics.listen", config.metrics_listen or "(off)"
+    yield "homeassistant.discovery", f"on, prefix {config.ha_prefix}" if config.ha_discovery else "off"
     yield "outbox.max_messages", config.outbox_max_messages
     yield "dedup.window_s", config.dedup_window_s
     for key, value in config.billing.items():

@@ -36,6 +36,7 @@ from gateway.daemon.config import (
     SourceKind,
     load_config,
 )
+from gateway.daemon.discovery import sync_discovery
 from gateway.daemon.metrics import GatewayMetrics
 from gateway.daemon.pipeline import Pipeline, format_publication
 from gateway.daemon.sdnotify import SystemdNotifier
@@ -79,6 +80,7 @@ class RunOptions:
     duration_s: float | None = None  # stop after this many real seconds
     print_readings: bool | None = None  # default: print when there is no MQTT uplink
     metrics_listen: str | None = None  # serve Prometheus /metrics on HOST:PORT
+    ha_discovery: bool | None = None  # publish Home Assistant discovery configs
 
 
 def effective_config(config: GatewayConfig, options: RunOptions) -> GatewayConfig:
@@ -86,6 +88,8 @@ def effective_config(config: GatewayConfig, options: RunOptions) -> GatewayConfi
     if options.mqtt_url is not None:
         mqtt = config.mqtt or MqttConfig(url=options.mqtt_url)
         config = dataclasses.replace(config, mqtt=dataclasses.replace(mqtt, url=options.mqtt_url))
+    if options.ha_discovery is not None:
+        config = dataclasses.replace(config, ha_discovery=options.ha_discovery)
     if options.metrics_listen is not None:
         config = dataclasses.replace(config, metrics_listen=options.metrics_listen)
     if options.replay is not None:
@@ -225,6 +229,18 @@ class Daemon:
             self.store.forget_unknown(meter_id)
         self.store.commit()
 
+    def _sync_discovery(self, fleet: Fleet, config: GatewayConfig | None = None) -> None:
+        """Home Assistant configs for the provisioned meters, removals for the others (MQTT uplink only)."""
+        config = config or self.config
+        if not config.ha_discovery or self.outbox is None:
+            if config.ha_discovery:
+                log.warning("Home Assistant discovery needs an MQTT uplink ([mqtt] or --mqtt): not published")
+            return
+        try:
+            sync_discovery(self.store, self.outbox, self.topics, fleet.meters, config.ha_prefix)
+        except (OSError, sqlite3.Error) as err:
+            log.error("Home Assistant discovery not queued (retried at the next reload or start): %s", err)
+
     def _open_uplink(self) -> None:
         mqtt = self.config.mqtt
         if mqtt is None:
@@ -269,6 +285,7 @@ class Daemon:
         """Run until stopped (signal, --duration, end of a replay); flush on the way out; 0 or 1 (failed)."""
         fleet = self._open_state()
         self._open_uplink()
+        self._sync_discovery(fleet)
         raw = self._publish_raw if self.config.mqtt is not None and self.config.mqtt.raw else None
         self.pipeline = Pipeline(
             fleet, self.dedup, self.processor, self._queue, unknown_log=self.store, publish_raw=raw
@@ -546,6 +563,7 @@ class Daemon:
         self._load_decoder_files(fresh)
         self.pipeline.set_fleet(fleet)
         self._sync_meters(fleet)
+        self._sync_discovery(fleet, fresh)
         if fresh.sources != self.config.sources:
             log.warning("radio settings changed: they take effect at the next restart")
         if fresh.dedup_window_s != self.config.dedup_window_s:

@@ -31,6 +31,7 @@ PRIORITY: dict[MessageKind, int] = {
     MessageKind.MONTHLY: 2,
     MessageKind.READING: 3,
     MessageKind.RAW: 3,
+    MessageKind.DISCOVERY: 2,
 }
 RETAINED: frozenset[MessageKind] = frozenset({MessageKind.STATUS, MessageKind.READING, MessageKind.MONTHLY})
 

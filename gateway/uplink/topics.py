@@ -25,6 +25,7 @@ class MessageKind(StrEnum):
     MONTHLY = "monthly"
     EVENT = "event"
     RAW = "raw"
+    DISCOVERY = "discovery"  # Home Assistant discovery configs (retained, never dropped)
 
 
 class TopicError(ValueError):
