@@ -52,6 +52,7 @@ class SourceKind(StrEnum):
     AMB8465 = "amb8465"
     CUL = "cul"
     RTL_WMBUS = "rtl_wmbus"
+    RTL_433 = "rtl_433"
     REPLAY = "replay"
 
 
@@ -67,7 +68,7 @@ class SourceConfig:
     name: str
     device: str | None = None
     link_mode: str = "C1T1"
-    command: str | None = None  # rtl_wmbus: the shell pipeline to run
+    command: str | None = None  # rtl_wmbus, rtl_433: the shell pipeline to run
     path: Path | None = None  # replay: the recording
     meter_count: int = 36  # simulator: fleet size (36 = the fleet of the bundled example keys)
     seed: int = 1  # simulator: fleet and radio randomness

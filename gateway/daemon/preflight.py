@@ -92,8 +92,13 @@ def preflight(config: GatewayConfig) -> list[str]:
             problems.append(check_device(f"{key}.device", source.device))
         if source.kind is SourceKind.REPLAY and source.path is not None:
             problems.append(check_readable(f"{key}.path", source.path))
-        if source.command is not None:
-            problems.append(check_command(f"{key}.command", source.command))
+        command = source.command
+        if source.kind is SourceKind.RTL_433 and command is None:
+            from gateway.radio.rtl433 import DEFAULT_COMMAND  # noqa: PLC0415
+
+            command = DEFAULT_COMMAND
+        if command is not None and command != "-":
+            problems.append(check_command(f"{key}.command", command))
     mqtt = config.mqtt
     if mqtt is not None:
         for name in ("password_file", "ca_file", "cert_file", "key_file"):

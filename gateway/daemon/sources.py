@@ -52,6 +52,11 @@ def build_source(config: SourceConfig, clock: Clock, tz: ZoneInfo | None = None)
         from gateway.radio.rtlwmbus import RtlWmbusSource  # noqa: PLC0415
 
         return RtlWmbusSource(config.name, config.command, clock=clock)
+    if config.kind is SourceKind.RTL_433:
+        from gateway.radio.rtl433 import DEFAULT_COMMAND, Rtl433Source  # noqa: PLC0415
+
+        command = None if config.command == "-" else config.command or DEFAULT_COMMAND
+        return Rtl433Source(config.name, command, clock=clock)
     if config.kind is SourceKind.REPLAY:
         assert config.path is not None  # the configuration requires it
         from gateway.radio.replay import ReplaySource  # noqa: PLC0415

@@ -10,7 +10,6 @@ Line formats, mixed freely:
 
 from __future__ import annotations
 
-import csv
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from gateway.clock import Clock, SystemClock
 from gateway.frame import LinkMode, ReceivedFrame
 from gateway.radio.base import ErrorReason, SourceStats
 from gateway.radio.hexstream import find_frames
+from gateway.radio.rtl433 import Rtl433LineError, Rtl433Lines
 from gateway.radio.rtlwmbus import parse_rtl_wmbus_line
 
 _HEX_NOISE = str.maketrans("", "", " \t_|:-")
@@ -48,18 +48,22 @@ def read_recording(
 ) -> Iterator[RecordedFrame]:
     """Yield the telegrams of a recording in file order; bad lines are counted in ``stats``."""
     pending_stamp: datetime | None = None
-    csv_columns: dict[str, int] | None = None
+    rtl433 = Rtl433Lines()
     for number, raw in enumerate(lines, start=1):
         text = raw.strip()
         if not text:
             continue
         if text.startswith("time,") and ",data," in text:
-            csv_columns = {name: index for index, name in enumerate(next(csv.reader([text])))}
+            rtl433.feed(text)
             continue
-        if csv_columns is not None and "," in text:
-            recorded = _rtl433_row(text, csv_columns, number, stats)
-            if recorded is not None:
-                yield recorded
+        if rtl433.columns is not None and "," in text:
+            try:
+                telegram = rtl433.feed(text)
+            except Rtl433LineError as err:
+                stats.count_error(ErrorReason.MALFORMED, f"line {number}: {err}")
+                continue
+            if telegram is not None:
+                yield RecordedFrame(telegram.data, LinkMode.UNKNOWN, telegram.timestamp, number)
             continue
         if text.startswith("#"):
             pending_stamp = _timestamp_comment(text) or pending_stamp
@@ -88,23 +92,6 @@ def read_recording(
         for frame in found.frames:
             yield RecordedFrame(frame, LinkMode.UNKNOWN, pending_stamp, number)
         pending_stamp = None
-
-
-def _rtl433_row(text: str, columns: dict[str, int], number: int, stats: SourceStats) -> RecordedFrame | None:
-    row = next(csv.reader([text]))
-    cell = row[columns["data"]] if columns["data"] < len(row) else ""
-    if not cell:
-        return None  # another device's row
-    try:
-        data = bytes.fromhex(cell)
-        stamp = datetime.fromisoformat(row[columns["time"]]).replace(tzinfo=UTC)
-    except (ValueError, IndexError):
-        stats.count_error(ErrorReason.MALFORMED, f"line {number}: bad rtl_433 row")
-        return None
-    if not data or len(data) < data[0] + 1:
-        stats.count_error(ErrorReason.MALFORMED, f"line {number}: telegram shorter than its L field")
-        return None
-    return RecordedFrame(data[: data[0] + 1], LinkMode.UNKNOWN, stamp, number)
 
 
 class ReplaySource:
