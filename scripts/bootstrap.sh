@@ -39,9 +39,11 @@ extras=""
 [ "$want_test" -eq 1 ] && extras="[test]"
 stamp=".venv/.installed$extras"
 if [ ! -x .venv/bin/python ]; then "$PYTHON" -m venv .venv; fi
-digest=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+digest=$(cat pyproject.toml requirements.lock | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
     .venv/bin/python -m pip install -q --upgrade pip
+    # the runtime dependencies exactly as locked, hashes checked (the Debian package ships the same)
+    .venv/bin/python -m pip install -q --require-hashes -r requirements.lock
     .venv/bin/python -m pip install -q -e ".$extras"
     echo "$digest" > "$stamp"
 fi
