@@ -41,6 +41,7 @@ class MeterCadence:
         "rate_long_per_s",
         "rssi_dbm",
         "rssi_frames",
+        "span_gap_s",
     )
 
     def __init__(self, at: float, epoch: int) -> None:
@@ -59,6 +60,7 @@ class MeterCadence:
         self.longest_gap_s = 0.0
         self.rssi_dbm: float | None = None
         self.rssi_frames = 0
+        self.span_gap_s = 0.0  # the last gap that spanned a silence of the source (judged by the source)
 
     @property
     def gaps_seen(self) -> int:
@@ -71,10 +73,10 @@ class MeterCadence:
             return False
         self.last_at = at
         if epoch != self.epoch:
-            # The gap spans a silence of the source: not the meter's cadence, but it widens the slack
-            # until the next estimate, so a schedule change mistaken for a stall is not mistaken again.
+            # The gap spans a silence of the source: not the meter's cadence. The source decides whether
+            # it widens the slack (``widen``): only if the silence ended by itself, not by a heal step.
             self.epoch = epoch
-            self.longest_gap_s = max(self.longest_gap_s, gap)
+            self.span_gap_s = gap
             return True
         self._gaps[self._pos] = gap
         self._pos = (self._pos + 1) % RING_GAPS
@@ -85,6 +87,10 @@ class MeterCadence:
         if self._fresh >= _REESTIMATE_EVERY or self._count in (2, 4):
             self._estimate(repeat_gap_s)
         return True
+
+    def widen(self, gap_s: float) -> None:
+        """Tolerate a gap this long until the next estimate (a schedule change is not mistaken twice)."""
+        self.longest_gap_s = max(self.longest_gap_s, gap_s)
 
     def to_json(self) -> dict[str, Any]:
         """What was learned, to survive a restart (times are not kept: the restart resets them)."""

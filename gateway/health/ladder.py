@@ -103,6 +103,11 @@ class HealLadder:
             return False
         return self._close(HealOutcome.NO_EFFECT, now, "")
 
+    @property
+    def verifying(self) -> bool:
+        """A step was taken and its effect is being waited for (frames now are its doing)."""
+        return self._pending is not None
+
     def recovered(self) -> HealAction | None:
         """Frames are back: credit the pending step (if any) and step off the ladder."""
         pending = self._pending

@@ -251,6 +251,9 @@ class HealthMonitor:
         resumed = watched.traffic.resumed_at
         detected = watched.detected_at
         assert resumed is not None and detected is not None
+        # Cured: frames came back while a heal step was being verified. Back later (a step credited with
+        # a late effect, or none taken) the silence may have been the meters' own pause: learn it.
+        watched.traffic.end_silence(cured=watched.ladder.verifying)
         healed_by = watched.ladder.recovered()
         attempts = watched.ladder.attempts_this_episode
         watched.recoveries += 1

@@ -90,19 +90,21 @@ class SourceTraffic:
         self._source_gaps = array("d", bytes(8 * _SOURCE_GAPS))
         self._source_gap_pos = 0
         self._awaiting_resume = False
+        self.silence_gap_s: float | None = None  # the gap that ended a detected silence, until judged
+        self._silence_cured: bool | None = False  # verdict on the last silence; None until it is judged
+        self._spans: list[MeterCadence] = []  # meters heard across the silence before the verdict
 
     def observe(self, transmitter: bytes, at: float, rssi_dbm: float | None) -> None:
         """One frame from ``transmitter`` (its link-layer address); the per-telegram hot path."""
         self.frames += 1
         last = self.last_frame_at
         if last is None or at > last:
-            # A silence's own gap counts too: had it been a schedule change, the next one is tolerated.
             if last is not None:
-                gap = at - last
-                typical = self.typical_gap_s
-                self.typical_gap_s = gap if typical is None else typical + _GAP_WEIGHT * (gap - typical)
-                self._source_gaps[self._source_gap_pos] = gap
-                self._source_gap_pos = (self._source_gap_pos + 1) % _SOURCE_GAPS
+                if self._awaiting_resume:
+                    # The end of a detected silence: the monitor learns it only if it ended by itself.
+                    self.silence_gap_s = at - last
+                else:
+                    self._learn_gap(at - last)
             self.last_frame_at = at
         self.rate.add(at)
         if self._awaiting_resume:
@@ -117,10 +119,39 @@ class SourceTraffic:
                 self.forgotten_meters += 1
         else:
             self.meters.move_to_end(transmitter)
+            spanned = meter.epoch != self.epoch
             if not meter.observe(at, self.epoch, self._settings.repeat_gap_s):
                 return
+            if spanned:
+                self._spanned(meter)
         if rssi_dbm is not None:
             self._observe_rssi(meter, rssi_dbm)
+
+    def _learn_gap(self, gap: float) -> None:
+        typical = self.typical_gap_s
+        self.typical_gap_s = gap if typical is None else typical + _GAP_WEIGHT * (gap - typical)
+        self._source_gaps[self._source_gap_pos] = gap
+        self._source_gap_pos = (self._source_gap_pos + 1) % _SOURCE_GAPS
+
+    def _spanned(self, meter: MeterCadence) -> None:
+        """A meter heard again across a silence; its gap widens its slack if the silence was a habit."""
+        if self._silence_cured is None:
+            self._spans.append(meter)
+        elif not self._silence_cured:
+            meter.widen(meter.span_gap_s)
+
+    def end_silence(self, *, cured: bool) -> None:
+        """A detected silence is over. Cured by a heal step it was a fault, not the source's habit; ended
+        by itself it may be a schedule change, so its gaps count and the next such gap is tolerated."""
+        self._silence_cured = cured
+        gap, self.silence_gap_s = self.silence_gap_s, None
+        spans, self._spans = self._spans, []
+        if cured:
+            return
+        if gap is not None:
+            self._learn_gap(gap)
+        for meter in spans:
+            meter.widen(meter.span_gap_s)
 
     def _observe_rssi(self, meter: MeterCadence, rssi_dbm: float) -> None:
         meter.rssi_frames += 1
@@ -163,6 +194,8 @@ class SourceTraffic:
     def forget_gap(self) -> None:
         """The source is silent: the gap each meter shows when it comes back is not its cadence."""
         self.epoch += 1
+        self._silence_cured = None
+        self._spans = []
         self._awaiting_resume = True
         self.resumed_at = None
 
