@@ -1,9 +1,12 @@
-"""The AES keys file: one key per meter, in a file of its own that other users may not read.
+"""The keys file: one key per meter, in a file of its own that other users may not read.
 
 Format (TOML)::
 
     [keys]
     "12345678" = "000102030405060708090A0B0C0D0E0F"
+    "00000001" = "0102030405060708"
+
+A key is AES-128 (32 hex digits) or, for old modules that still send security mode 2, DES (16).
 
 Keys never leave this module in text form: KeyStore's repr and errors name meters, not keys.
 """
@@ -17,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 KEY_HEX_DIGITS = 32
+DES_KEY_HEX_DIGITS = 16  # security mode 2 (DES-CBC), withdrawn from the standard, still in the field
 
 
 class KeyFileError(Exception):
@@ -32,10 +36,14 @@ def normalise_meter_id(meter_id: str) -> str:
 
 
 def parse_key(text: str, meter_id: str) -> bytes:
-    """Parse 32 hex digits into a 16-byte key; the error names the meter, never the text."""
+    """Parse 32 hex digits into a 16-byte AES key (16 digits: an 8-byte DES key); the error names the
+    meter, never the text."""
     cleaned = text.strip().replace(" ", "")
-    if len(cleaned) != KEY_HEX_DIGITS:
-        raise KeyFileError(f"key for meter {meter_id} must be {KEY_HEX_DIGITS} hex digits")
+    if len(cleaned) not in {KEY_HEX_DIGITS, DES_KEY_HEX_DIGITS}:
+        raise KeyFileError(
+            f"key for meter {meter_id} must be {KEY_HEX_DIGITS} hex digits"
+            f" (AES-128; DES: {DES_KEY_HEX_DIGITS})"
+        )
     try:
         return bytes.fromhex(cleaned)
     except ValueError:
@@ -43,7 +51,7 @@ def parse_key(text: str, meter_id: str) -> bytes:
 
 
 class KeyStore(Mapping[str, bytes]):
-    """Meter id -> AES-128 key; O(1) lookup; its repr never shows a key."""
+    """Meter id -> AES-128 (or DES) key; O(1) lookup; its repr never shows a key."""
 
     def __init__(self, keys: Mapping[str, bytes] | None = None) -> None:
         self._keys = {normalise_meter_id(mid): key for mid, key in (keys or {}).items()}
@@ -100,7 +108,7 @@ def load_keys(path: Path) -> KeyStore:
 
 def save_keys(path: Path, keys: Mapping[str, bytes]) -> None:
     """Write a keys file atomically with mode 0600."""
-    lines = ["# AES-128 keys, one per meter id. Keep this file mode 0600.", "[keys]"]
+    lines = ["# AES-128 (or DES) keys, one per meter id. Keep this file mode 0600.", "[keys]"]
     lines += [f'"{mid}" = "{key.hex().upper()}"' for mid, key in sorted(keys.items())]
     tmp = path.with_suffix(path.suffix + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

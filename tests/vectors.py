@@ -62,7 +62,7 @@ def all_vectors() -> tuple[Vector, ...]:
     vectors = []
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         row = json.loads(line)
-        key = bytes.fromhex(row["key"]) if len(row["key"]) == 32 else None
+        key = bytes.fromhex(row["key"]) if len(row["key"]) in {32, 16} else None  # AES-128 or DES
         vectors.append(
             Vector(
                 line=number,

@@ -99,13 +99,13 @@ def telegram_json(telegram: Telegram, key: bytes | None = None) -> dict[str, Any
 
 
 def _parse_key(text: str) -> bytes:
-    """A 32-hex-digit AES key; the message never repeats the text (it may be a key)."""
+    """A 32-hex-digit AES key (16 digits: DES, security mode 2); the message never repeats the text."""
     try:
         key = bytes.fromhex(text)
     except ValueError:
-        raise _UsageError("a key must be 32 hex digits") from None
-    if len(key) != 16:
-        raise _UsageError("a key must be 32 hex digits")
+        raise _UsageError("a key must be 32 hex digits (DES: 16)") from None
+    if len(key) not in {16, 8}:
+        raise _UsageError("a key must be 32 hex digits (DES: 16)")
     return key
 
 
@@ -148,7 +148,9 @@ def decode(
     telegrams: Annotated[list[str] | None, typer.Argument(help="Telegrams as hex (L field first).")] = None,
     key: Annotated[
         str | None,
-        typer.Option("--key", help="AES-128 key (32 hex digits) for every telegram.", show_default=False),
+        typer.Option(
+            "--key", help="AES-128 key (32 hex digits; DES: 16) for every telegram.", show_default=False
+        ),
     ] = None,
     input_file: Annotated[
         str | None,

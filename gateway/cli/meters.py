@@ -46,7 +46,7 @@ def add(
         str | None,
         typer.Option(
             "--key",
-            help="AES-128 key, 32 hex digits. Asked for (not echoed) when omitted.",
+            help="AES-128 key, 32 hex digits (DES: 16). Asked for (not echoed) when omitted.",
             show_default=False,
         ),
     ] = None,
@@ -67,7 +67,7 @@ def add(
         fail(str(err))
     if key is None and not no_key:
         key = typer.prompt(
-            f"AES key of meter {mid} (32 hex digits, empty for none)",
+            f"AES key of meter {mid} (32 hex digits, DES 16, empty for none)",
             default="",
             show_default=False,
             hide_input=True,

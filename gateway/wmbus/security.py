@@ -1,5 +1,5 @@
-"""OMS security: mode 5 (AES-CBC, IV from the address), mode 7 (AES-CBC under CMAC-derived keys, AFL MAC)
-and ELL AES-CTR, each with the check that tells a right key from a wrong one.
+"""OMS security: mode 5 (AES-CBC, IV from the address), mode 7 (AES-CBC under CMAC-derived keys, AFL MAC),
+ELL AES-CTR and the old mode 2 (DES-CBC, IV 0), each with the check that tells a right key from a wrong one.
 
 AES objects are cached per provisioned key (ECB objects are stateless, so reuse is safe; the cache holds
 up to 1,024 keys, ~0.9 MB, and starts over when full: a cipher per meter of a large fleet would cost more
@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from Crypto.Cipher import AES
+from Crypto.Cipher import AES, DES
 
 from gateway.wmbus.crc import crc16, crc16_from
 from gateway.wmbus.errors import DecryptionError, MacError, TruncatedError, WrongKeyError
 
 BLOCK = 16
+DES_BLOCK = DES_KEY = 8  # DES: 8-byte blocks, 8-byte keys (56 bits and 8 parity bits)
 CHECK_BYTES = b"\x2f\x2f"
 _MASK = (1 << 128) - 1
 _ECB_CACHE_MAX = 1024
@@ -200,3 +201,20 @@ def verify_mac(kmac: bytes, authenticated: bytes, mac: bytes, *, meter_id: str, 
     computed = cmac(kmac, authenticated)
     if computed[: len(mac)] != mac:
         raise MacError("AFL MAC does not match: wrong key or altered telegram", meter_id, offset)
+
+
+def open_des_mode2(key: bytes, data: bytes, offset: int, blocks: int, meter_id: str) -> bytes:
+    """Mode 2 of EN 13757-3:2004 (withdrawn, still sent by old modules): DES-CBC with a zero IV over
+    ``blocks`` 16-byte units from ``offset`` (0: every whole 8-byte block); the payload decrypted, checked
+    for 0x2F2F. DES is weak: these meters' data is as good as plaintext to anyone who wants it."""
+    if len(key) != DES_KEY:
+        raise DecryptionError(f"DES key must be {DES_KEY} bytes, got {len(key)}", meter_id, offset)
+    available = len(data) - offset
+    size = blocks * BLOCK if blocks else available - available % DES_BLOCK
+    end = offset + size
+    if size == 0 or end > len(data):
+        raise TruncatedError(f"meter {meter_id}: {blocks} encrypted blocks, only {available} bytes", offset)
+    plain = DES.new(key, DES.MODE_CBC, iv=bytes(DES_BLOCK)).decrypt(data[offset:end])
+    if plain[:2] != CHECK_BYTES:
+        raise WrongKeyError("decrypted payload does not start with 2F2F: wrong key", meter_id, offset)
+    return plain + data[end:]

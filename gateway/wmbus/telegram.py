@@ -42,8 +42,9 @@ KeySource = bytes | KeyLookup | None
 
 _SPECIFIC_MODES = range(16, 32)
 # Plain ints for the per-telegram comparisons (an enum member is a class attribute lookup).
-_MODE_NONE, _MODE_5, _MODE_7 = (
-    int(SecurityMode.NONE), int(SecurityMode.AES_CBC_IV), int(SecurityMode.AES_CBC_NO_IV)
+_MODE_NONE, _MODE_5, _MODE_7, _MODE_DES = (
+    int(SecurityMode.NONE), int(SecurityMode.AES_CBC_IV), int(SecurityMode.AES_CBC_NO_IV),
+    int(SecurityMode.DES_NO_IV),
 )
 
 
@@ -161,6 +162,8 @@ def _open_tpl(  # noqa: PLR0917 - once an encrypted telegram: positional argumen
     if mode == _MODE_NONE or mode in _SPECIFIC_MODES:
         # Specific-use modes belong to a maker's decoder, which finds the payload as sent.
         return None
+    if mode == _MODE_DES:
+        return _open_des(data, tpl, pos, meter_id, key)
     aes_key = _key_for(key, meter_id)
     if aes_key is None:
         if data[pos : pos + 2] == security.CHECK_BYTES:
@@ -173,6 +176,16 @@ def _open_tpl(  # noqa: PLR0917 - once an encrypted telegram: positional argumen
     if mode == _MODE_7:
         return _open_mode7(data, tpl, tpl_pos, pos, afl, address, meter_id, aes_key)
     raise DecryptionError(f"security mode {mode} not supported", meter_id, pos)
+
+
+def _open_des(data: bytes, tpl: TransportLayer, pos: int, meter_id: str, key: KeySource) -> bytes | None:
+    """Mode 2 (DES-CBC, IV 0) under the meter's 8-byte DES key; None when a front end already opened it."""
+    des_key = key if key is None or isinstance(key, bytes | bytearray) else key(meter_id)
+    if des_key is None:
+        if data[pos : pos + 2] == security.CHECK_BYTES:
+            return None
+        raise KeyMissingError("payload is encrypted (mode 2, DES) and no key is known", meter_id, pos)
+    return security.open_des_mode2(bytes(des_key), data, pos, (tpl.config or 0) >> 4 & 0x0F, meter_id)
 
 
 def _open_mode7(  # noqa: PLR0917 - positional, as _open_tpl
