@@ -41,8 +41,7 @@ def parse_key(text: str, meter_id: str) -> bytes:
     cleaned = text.strip().replace(" ", "")
     if len(cleaned) not in {KEY_HEX_DIGITS, DES_KEY_HEX_DIGITS}:
         raise KeyFileError(
-            f"key for meter {meter_id} must be {KEY_HEX_DIGITS} hex digits"
-            f" (AES-128; DES: {DES_KEY_HEX_DIGITS})"
+            f"key for meter {meter_id} must be {KEY_HEX_DIGITS} hex digits (DES: {DES_KEY_HEX_DIGITS})"
         )
     try:
         return bytes.fromhex(cleaned)
