@@ -116,3 +116,18 @@ def save_keys(path: Path, keys: Mapping[str, bytes]) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+def read_key_file(path: Path) -> str:
+    """The key text of a file holding one key (32 hex digits; spaces and newlines ignored).
+
+    Refused if group or others may read it, as the keys file; the error never holds the file's text.
+    """
+    try:
+        check_private(path)
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise KeyFileError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError):
+        raise KeyFileError(f"{path}: cannot be read as text") from None
+    return "".join(text.split())

@@ -12,6 +12,7 @@ from typing import Annotated, Any, TextIO
 
 import typer
 
+from gateway.keys import KeyFileError, read_key_file
 from gateway.wmbus.errors import WMBusError
 from gateway.wmbus.records import DataRecord
 from gateway.wmbus.telegram import Telegram, parse_telegram
@@ -149,8 +150,15 @@ def decode(
     key: Annotated[
         str | None,
         typer.Option(
-            "--key", help="AES-128 key (32 hex digits; DES: 16) for every telegram.", show_default=False
+            "--key",
+            help="AES-128 key (32 hex digits; DES: 16) for every telegram. It shows in ps and the shell history:"
+            " prefer --key-file.",
+            show_default=False,
         ),
+    ] = None,
+    key_file: Annotated[
+        Path | None,
+        typer.Option("--key-file", help="File holding that key (32 hex digits; DES: 16), readable by its owner only."),
     ] = None,
     input_file: Annotated[
         str | None,
@@ -159,6 +167,13 @@ def decode(
 ) -> None:
     """Decode wireless or wired M-Bus telegrams and print one JSON object per telegram."""
     try:
+        if key is not None and key_file is not None:
+            raise _UsageError("give --key or --key-file, not both")
+        if key_file is not None:
+            try:
+                key = read_key_file(key_file)
+            except KeyFileError as err:
+                raise _UsageError(str(err)) from None
         default_key = None if key is None else _parse_key(key)
         items: list[tuple[str, str | None]] = [(text, None) for text in telegrams or ()]
         if input_file == "-":

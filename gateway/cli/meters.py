@@ -24,7 +24,9 @@ from gateway.billing.meters import (
 from gateway.cli.common import ConfigOption, StateDirOption, console, errors, fail, provisioning, settings
 from gateway.cli.decoders_cmd import add_decoder_files
 from gateway.cli.status import open_state
-from gateway.keys import KeyFileError, normalise_meter_id, parse_key
+from gateway.keys import KeyFileError, normalise_meter_id, parse_key, read_key_file
+
+KEY_HELP_NOTE = " A key on the command line shows in ps and the shell history: prefer --key-file"
 
 meters_app = typer.Typer(help="Provision the meters this gateway serves.", no_args_is_help=True)
 
@@ -46,9 +48,15 @@ def add(
         str | None,
         typer.Option(
             "--key",
-            help="AES-128 key, 32 hex digits (DES: 16). Asked for (not echoed) when omitted.",
+            help="AES-128 key, 32 hex digits (DES: 16). Asked for (not echoed) when omitted."
+            + KEY_HELP_NOTE
+            + " or the prompt.",
             show_default=False,
         ),
+    ] = None,
+    key_file: Annotated[
+        Path | None,
+        typer.Option("--key-file", help="File holding the key (32 hex digits), readable by its owner only."),
     ] = None,
     no_key: Annotated[bool, typer.Option("--no-key", help="The meter does not encrypt.")] = False,
     decoder: Annotated[str | None, typer.Option(help="Decoder name; default: detected.")] = None,
@@ -65,6 +73,13 @@ def add(
         check_decoder(decoder, known_decoders())
     except ValueError as err:
         fail(str(err))
+    if key is not None and key_file is not None:
+        fail("give --key or --key-file, not both")
+    if key_file is not None:
+        try:
+            key = read_key_file(key_file)
+        except KeyFileError as err:
+            fail(str(err))
     if key is None and not no_key:
         key = typer.prompt(
             f"AES key of meter {mid} (32 hex digits, DES 16, empty for none)",

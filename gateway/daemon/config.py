@@ -423,11 +423,14 @@ def _parse_mqtt(root: _Table) -> MqttConfig | None:
 
 
 def check_mqtt_url(url: str, error: Any = None) -> None:
-    """Accept ``mqtt://host[:port]`` and ``mqtts://host[:port]``."""
-    match = re.fullmatch(r"mqtts?://[^\s/:]+(:(\d{1,5}))?/?", url)
+    """Accept ``mqtt://host[:port]`` and ``mqtts://host[:port]``; a password in it is never repeated."""
+    match = re.fullmatch(r"mqtts?://[^\s/:@]+(:(\d{1,5}))?/?", url)
     message = ""
-    if match is None:
-        message = f"must look like mqtt://host:1883 or mqtts://host:8883, got {url!r}"
+    userinfo = url.partition("://")[2].partition("/")[0].rpartition("@")[0]
+    if ":" in userinfo:
+        message = "must not hold the password: put it in a file named by mqtt.password_file (--password-file)"
+    elif match is None:
+        message = f"must look like mqtt://host:1883 or mqtts://host:8883, got {url!r}"  # no password in it
     elif match.group(2) is not None and not 1 <= int(match.group(2)) <= 65535:
         message = f"port {match.group(2)} is out of range (1-65535)"
     if message:

@@ -31,6 +31,17 @@ class BrokerError(Exception):
     """The broker cannot be used as configured: refused login, bad TLS files, bad URL."""
 
 
+def redacted(url: str) -> str:
+    """The URL with any user and password replaced by ``***`` (for error messages and logs)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url if "@" not in url else "***@" + url.rpartition("@")[2]
+    netloc, slash, path = rest.partition("/")
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    return f"{scheme}://{netloc}{slash}{path}"
+
+
 @dataclass(frozen=True, slots=True)
 class BrokerSettings:
     """Where the broker is and how to log in; the password only ever lives in ``password_file``."""
@@ -47,12 +58,12 @@ class BrokerSettings:
 
     def __post_init__(self) -> None:
         parsed = urllib.parse.urlsplit(self.url)
+        if "@" in parsed.netloc and ":" in parsed.netloc.rpartition("@")[0]:
+            raise BrokerError("do not put the password in the broker URL; use a password file")
         if parsed.scheme not in DEFAULT_PORTS or not parsed.hostname:
             raise BrokerError(
-                f"broker URL must look like mqtt://host:1883 or mqtts://host:8883, got {self.url!r}"
+                f"broker URL must look like mqtt://host:1883 or mqtts://host:8883, got {redacted(self.url)!r}"
             )
-        if parsed.password:
-            raise BrokerError("do not put the password in the broker URL; use a password file")
         if (self.cert_file is None) != (self.key_file is None):
             raise BrokerError("a client certificate needs both cert_file and key_file")
 

@@ -219,3 +219,32 @@ def test_latin1_csv_is_refused_with_the_place_then_read_with_encoding(state: Pat
     assert "Müller Straße 3" in (state / "meters.toml").read_text(encoding="utf-8")
     code, out = invoke("meters", "import", str(latin1), "--encoding", "klingon", "--state-dir", str(state))
     assert code == 1 and "klingon" in out
+
+
+@pytest.mark.parametrize(
+    "url", ["mqtt://user:secret@broker", "mqtt://user:secret@", "mqtts://user:secret@h:99999"]
+)
+@pytest.mark.parametrize("command", ["run", "ingest"])
+def test_a_password_in_the_broker_url_is_never_repeated(command: str, url: str, state: Path) -> None:
+    extra = ["--influx-url", "http://127.0.0.1:1", "--bucket", "b"] if command == "ingest" else []
+    extra += ["--state-dir", str(state)] if command == "run" else []
+    code, out = invoke(command, "--mqtt", url, *extra)
+    assert code != 0
+    assert "secret" not in out
+    assert "password" in out or "mqtt://host" in out
+
+
+def test_keys_from_a_file_or_the_prompt_stay_out_of_ps(state: Path, tmp_path: Path) -> None:
+    code, out = invoke("meters", "add", "--help")
+    assert code == 0 and "--key-file" in out and "ps" in out
+    key_file = tmp_path / "key"
+    key_file.write_text(KEY + "\n")
+    key_file.chmod(0o600)
+    code, out = invoke("meters", "add", "12345678", "--key-file", str(key_file), "--state-dir", str(state))
+    assert code == 0, out
+    assert KEY not in out
+    assert Provisioning(state / "meters.toml", state / "keys.toml").load().keys.lookup(
+        "12345678"
+    ) == bytes.fromhex(KEY)
+    code, out = invoke("decode", "--help")
+    assert code == 0 and "--key-file" in out and "ps" in out
