@@ -151,14 +151,16 @@ def decode(
         str | None,
         typer.Option(
             "--key",
-            help="AES-128 key (32 hex digits; DES: 16) for every telegram. It shows in ps and the shell history:"
-            " prefer --key-file.",
+            help="AES-128 key (32 hex digits; DES: 16) for every telegram. It shows in ps and the shell"
+            " history: prefer --key-file.",
             show_default=False,
         ),
     ] = None,
     key_file: Annotated[
         Path | None,
-        typer.Option("--key-file", help="File holding that key (32 hex digits; DES: 16), readable by its owner only."),
+        typer.Option(
+            "--key-file", help="File holding that key (32 hex digits; DES: 16), readable by its owner only."
+        ),
     ] = None,
     input_file: Annotated[
         str | None,
