@@ -14,15 +14,19 @@ from gateway.frame import LinkMode
 from gateway.radio.simulator import (
     EXAMPLE_KEYS_PATH,
     FORMATS,
+    FORMATS_169,
+    FORMATS_868,
     AcceleratedClock,
     MeterFormat,
     SimulatedFleet,
     SimulatorSource,
+    encoder,
     example_keys_toml,
     load_example_keys,
 )
 from gateway.reading import Alarm
-from gateway.wmbus.errors import DecryptionError, KeyMissingError
+from gateway.wmbus.errors import CrcError, DecryptionError, KeyMissingError
+from gateway.wmbus.phl import FrameFormat, strip_link_crcs
 from gateway.wmbus.telegram import parse_telegram
 
 START = datetime(2026, 9, 30, 22, 30, tzinfo=UTC)  # 90 minutes before a month end
@@ -48,7 +52,7 @@ def test_fleet_is_deterministic_and_mixed() -> None:
     assert [tx.data for tx in islice(first.transmissions(), 200)] == [
         tx.data for tx in islice(second.transmissions(), 200)
     ]
-    assert {m.format for m in first.meters} == set(MeterFormat)
+    assert {m.format for m in first.meters} == set(FORMATS_868)
     assert len({m.meter_id for m in first.meters}) == 36
     assert SimulatedFleet(2, 36, ManualClock(START), start=START).meters != first.meters
 
@@ -161,3 +165,61 @@ def test_injected_alarms_reach_the_decoded_reading() -> None:
             assert alarm.alarm not in quiet.alarms
         checked.add((meter.format, alarm.alarm))
     assert {fmt for fmt, _ in checked} == {MeterFormat.OMS_MODE5, MeterFormat.ELL_AES_CTR}
+
+
+# --------------------------------------------------------------------------------------------------
+# 169 MHz: a fleet of N-mode meters sending frame format B
+
+
+def test_an_n_mode_fleet_sends_format_b_on_its_channel_and_decodes_to_the_truth() -> None:
+    fleet = _fleet(n_mode=LinkMode.N1D)
+    assert {m.format for m in fleet.meters} == set(FORMATS_169)
+    assert {m.link_mode for m in fleet.meters} == {LinkMode.N1D}
+    keys = fleet.keys()
+    assert len(keys) == 36  # every 169 MHz format here is encrypted
+    checked = 0
+    for tx in fleet.transmissions(START + timedelta(hours=2)):
+        assert tx.link_mode is LinkMode.N1D and tx.frame_format_b
+        on_air = tx.on_air
+        assert on_air[0] == len(on_air) - 1  # format B: L counts the CRCs too
+        assert strip_link_crcs(on_air, FrameFormat.B) == (tx.data, FrameFormat.B)
+        reading = decode_reading(parse_telegram(on_air, keys.get, link_crcs=True), tx.at)
+        assert reading.decoder == fleet.meter(tx.meter_id).decoder
+        if not tx.copy:
+            assert reading.total_m3 == pytest.approx(fleet.reported_index_m3(tx.meter_id, tx.at), abs=1e-9)
+            boundary, stored = fleet.month_end(tx.at)
+            target = fleet.reported_index_m3(tx.meter_id, boundary)
+            assert reading.target_m3 == pytest.approx(target, abs=1e-9)
+            assert reading.target_date == stored
+        checked += 1
+    assert checked > 36
+    # the 868 MHz formats still send format A
+    tx = next(_fleet().transmissions())
+    assert not tx.frame_format_b and strip_link_crcs(tx.on_air, FrameFormat.A) == (tx.data, FrameFormat.A)
+
+
+def test_format_b_of_long_frames_has_a_third_block() -> None:
+    body = bytes(range(256))[:199]
+    frame = bytes([len(body)]) + body
+    on_air = encoder.format_b(frame)
+    assert on_air[0] == len(on_air) - 1 == len(frame) + 3  # two CRCs
+    assert strip_link_crcs(on_air, FrameFormat.B) == (frame, FrameFormat.B)
+    broken = bytearray(on_air)
+    broken[150] ^= 1  # in the third block: its own CRC catches it
+    with pytest.raises(CrcError):
+        strip_link_crcs(bytes(broken), FrameFormat.B)
+
+
+async def test_the_simulated_n_mode_receiver_strips_format_b_with_the_stack() -> None:
+    fleet = _fleet(n_mode=LinkMode.N2A)
+    source = SimulatorSource(fleet, until=START + timedelta(hours=1))
+    frames = [frame async for frame in source.frames()]
+    expected = list(_fleet(n_mode=LinkMode.N2A).transmissions(START + timedelta(hours=1)))
+    assert [frame.data for frame in frames] == [tx.data for tx in expected]
+    assert {frame.link_mode for frame in frames} == {LinkMode.N2A}
+    assert source.stats.frames == len(frames) > 0 and source.stats.error_total == 0
+
+
+def test_an_n_mode_fleet_needs_an_n_sub_mode() -> None:
+    with pytest.raises(ValueError, match="N sub-mode"):
+        _fleet(n_mode=LinkMode.T1)

@@ -232,3 +232,32 @@ def techem_mk_radio3(
         + bytes(37)  # the daily history the meter also sends; the simulator leaves it empty
     )
     return frame(m_and_a, body)
+
+
+# --- link-layer CRCs (EN 13757-4 frame formats) --------------------------------------------------------
+
+FORMAT_A_FIRST = 10  # L C M A, then its CRC
+FORMAT_B_SECOND = 116  # format B's second block: CI and up to 115 bytes, then one CRC over blocks 1 and 2
+
+
+def _with_crc(block: bytes) -> bytes:
+    return block + crc16(block).to_bytes(2, "big")
+
+
+def format_a(frame: bytes) -> bytes:
+    """A stripped frame (L = length - 1) as sent in format A: a CRC after 10 bytes, then every 16."""
+    out = _with_crc(frame[:FORMAT_A_FIRST])
+    for pos in range(FORMAT_A_FIRST, len(frame), BLOCK):
+        out += _with_crc(frame[pos : pos + BLOCK])
+    return out
+
+
+def format_b(frame: bytes) -> bytes:
+    """A stripped frame as sent in format B (N mode): L counts the CRCs; one CRC over the first two
+    blocks (L C M A and up to 116 more bytes), a third block, if any, with a CRC of its own."""
+    first_end = FORMAT_A_FIRST + FORMAT_B_SECOND
+    body = frame[1:]
+    if len(frame) <= first_end:
+        return _with_crc(bytes([len(body) + 2]) + body)
+    head, tail = body[: first_end - 1], body[first_end - 1 :]
+    return _with_crc(bytes([len(body) + 4]) + head) + _with_crc(tail)

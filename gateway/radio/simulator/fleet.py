@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from gateway.clock import Clock, ManualClock, SystemClock
 from gateway.frame import LinkMode
+from gateway.radio.nmode import CHANNELS, is_n_mode
 from gateway.radio.simulator import encoder
 from gateway.radio.simulator.clock import AcceleratedClock
 from gateway.reading import Alarm
@@ -37,6 +38,9 @@ class MeterFormat(StrEnum):
     OMS_MODE7 = "oms_mode7"  # Diehl-like (DME), AFL + TPL mode 7
     ELL_AES_CTR = "ell_aes_ctr"  # Kamstrup MULTICAL 21-like (KAM), ELL AES-CTR, info codes, C1
     TECHEM_MK_RADIO3 = "techem_mk_radio3"  # Techem MK Radio 3 (TCH), CI 0xA2, unencrypted, 0.1 m3
+    # 169 MHz, N mode, frame format B (a fleet made with ``n_mode``):
+    N_OMS_MODE5 = "n_oms_mode5"  # Maddalena-like (MAD), TPL mode 5
+    N_OMS_MODE7 = "n_oms_mode7"  # Diehl-like (DME), AFL + TPL mode 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +71,21 @@ FORMATS: dict[MeterFormat, FormatSpec] = {
     MeterFormat.TECHEM_MK_RADIO3: FormatSpec(
         "TCH", 0x74, 0x72, "mkradio", LinkMode.T1, False, False, 0.1, (200, 280)
     ),
+    # The N-mode link mode here is a placeholder: the fleet's ``n_mode`` (the receiver's channel) decides.
+    MeterFormat.N_OMS_MODE5: FormatSpec(
+        "MAD", 0x01, 0x07, "maddalena", LinkMode.N1C, True, False, 0.001, (300, 900)
+    ),
+    MeterFormat.N_OMS_MODE7: FormatSpec(
+        "DME", 0x70, 0x07, "diehl", LinkMode.N1C, True, False, 0.001, (600, 1800)
+    ),
 }
-_ORDER = tuple(MeterFormat)
+FORMATS_868 = (  # the default fleet, a quarter each
+    MeterFormat.OMS_MODE5,
+    MeterFormat.OMS_MODE7,
+    MeterFormat.ELL_AES_CTR,
+    MeterFormat.TECHEM_MK_RADIO3,
+)
+FORMATS_169 = (MeterFormat.N_OMS_MODE5, MeterFormat.N_OMS_MODE7)  # a fleet made with ``n_mode``, half each
 FAST_METER_INTERVAL_S = 16.0  # the first ``fast_meters`` Kamstrups send every 16 s like a real MULTICAL 21
 EFE_LEAK, EFE_REVERSE = 0x20, 0x80
 KAM_REVERSE, KAM_LEAK = 0x02, 0x04
@@ -130,6 +147,16 @@ class Transmission:
     link_mode: LinkMode
     copy: bool = False
 
+    @property
+    def frame_format_b(self) -> bool:
+        """169 MHz meters send frame format B; the 868 MHz formats here send format A."""
+        return is_n_mode(self.link_mode)
+
+    @property
+    def on_air(self) -> bytes:
+        """The frame as the meter sends it: with its link-layer CRCs (format B in N mode, else A)."""
+        return encoder.format_b(self.data) if self.frame_format_b else encoder.format_a(self.data)
+
 
 @dataclass(slots=True)
 class FleetCounters:
@@ -159,6 +186,7 @@ class SimulatedFleet:
         horizon_days: float = 400.0,
         interval_scale: float = 1.0,
         fast_meters: int = 1,
+        n_mode: LinkMode | None = None,
     ) -> None:
         if clock is None:
             clock = AcceleratedClock(start or datetime.now(UTC), speed) if speed != 1.0 else SystemClock()
@@ -170,6 +198,9 @@ class SimulatedFleet:
         self.loss_rate = loss_rate
         self.duplicate_rate = duplicate_rate
         self.repeat_rate = repeat_rate
+        if n_mode is not None and n_mode not in CHANNELS:
+            raise ValueError(f"n_mode must be an N sub-mode (N1a ... N2f), not {n_mode}")
+        self.n_mode = n_mode
         self.counters = FleetCounters()
         self.injected_duplicates: list[InjectedDuplicate] = []
         horizon = timedelta(days=horizon_days)
@@ -182,6 +213,7 @@ class SimulatedFleet:
                 alarm_rate_per_year=alarm_rate_per_year,
                 interval_scale=interval_scale,
                 fast_meters=fast_meters,
+                n_mode=n_mode,
             )
             for index in range(meter_count)
         )
@@ -288,7 +320,7 @@ class SimulatedFleet:
                     alarms |= 1 if alarm.alarm is Alarm.LEAK else 2
         crypto = self._crypto.get(meter.index)
         m_and_a = meter.m_and_a
-        if meter.format is MeterFormat.OMS_MODE5:
+        if meter.format in (MeterFormat.OMS_MODE5, MeterFormat.N_OMS_MODE5):
             assert crypto is not None
             flags = (EFE_LEAK if alarms & 1 else 0) | (EFE_REVERSE if alarms & 2 else 0)
             local = (self.start + timedelta(seconds=seconds)).astimezone(self.tz)
@@ -300,7 +332,7 @@ class SimulatedFleet:
                 + encoder.datetime_f(local)
             )
             return encoder.oms_mode5(m_and_a, crypto[0], access_number, 0, records)
-        if meter.format is MeterFormat.OMS_MODE7:
+        if meter.format in (MeterFormat.OMS_MODE7, MeterFormat.N_OMS_MODE7):
             assert crypto is not None
             records = (
                 encoder.volume_litres_bcd8(steps)
@@ -370,15 +402,17 @@ def _make_meter(
     alarm_rate_per_year: float,
     interval_scale: float,
     fast_meters: int,
+    n_mode: LinkMode | None = None,
 ) -> SimulatedMeter:
     rng = random.Random(f"{seed}/{index}/meter")
-    fmt = _ORDER[index % len(_ORDER)]
+    order = FORMATS_868 if n_mode is None else FORMATS_169
+    fmt = order[index % len(order)]
     spec = FORMATS[fmt]
     meter_id = f"{(rng.randrange(10_000_000, 99_999_999) // 100) * 100 + index % 100:08d}"
     key = rng.randbytes(16) if spec.encrypted else None
     low, high = spec.interval_s
     interval = math.exp(rng.uniform(math.log(low), math.log(high)))
-    if fmt is MeterFormat.ELL_AES_CTR and index // len(_ORDER) < fast_meters:
+    if fmt is MeterFormat.ELL_AES_CTR and index // len(FORMATS_868) < fast_meters:
         interval = FAST_METER_INTERVAL_S
     interval *= interval_scale
     kind = rng.random()
@@ -415,7 +449,7 @@ def _make_meter(
         key=key,
         format=fmt,
         decoder=spec.decoder,
-        link_mode=spec.link_mode,
+        link_mode=n_mode or spec.link_mode,
         interval_s=interval,
         start_index_m3=round(rng.uniform(400, 2500), 3),
         daily_m3=daily_m3,

@@ -8,8 +8,10 @@ from datetime import datetime
 
 from gateway.clock import ManualClock
 from gateway.frame import ReceivedFrame
-from gateway.radio.base import SourceStats
+from gateway.radio.base import ErrorReason, SourceStats
 from gateway.radio.simulator.fleet import SimulatedFleet
+from gateway.wmbus.errors import FrameError
+from gateway.wmbus.phl import strip_format_b
 
 YIELD_EVERY = 64  # on a virtual clock, let other tasks run this often
 
@@ -48,8 +50,17 @@ class SimulatorSource:
                     if delay > 0:
                         await clock.sleep(delay)
                 received_at = tx.at if virtual else clock.now()
+                data = tx.data
+                if tx.frame_format_b:
+                    # An N-mode meter sends format B: the simulated receiver checks and removes its CRCs
+                    # with the stack's own code, as a 169 MHz stick does in its firmware.
+                    try:
+                        data = strip_format_b(tx.on_air)
+                    except FrameError as err:
+                        self.stats.count_error(ErrorReason.LINK_CRC, str(err))
+                        continue
                 self.stats.count_frame(received_at)
-                yield ReceivedFrame(tx.data, tx.link_mode, tx.rssi_dbm, received_at, self.name)
+                yield ReceivedFrame(data, tx.link_mode, tx.rssi_dbm, received_at, self.name)
         finally:
             self.stats.connected = False
 
