@@ -94,6 +94,8 @@ class Im871aLinkMode(IntEnum):
 
 
 FIRMWARE_C_AND_T = 0x14
+MODULE_IM871A = 0x33
+MODULE_IM170A = 0x36
 CONFIG_VOLATILE = 0x00
 IIFLAG1_LINK_MODE = 0x02
 IIFLAG2_RSSI = 0x10
@@ -223,20 +225,27 @@ class Im871aSource(SerialSource):
     async def _devmgmt(self, request: DevMgmt, reply: DevMgmt, payload: bytes = b"") -> bytes:
         return await self._command(encode_hci(Endpoint.DEVMGMT, request, payload), (Endpoint.DEVMGMT, reply))
 
-    async def _initialise(self) -> None:
-        mode = link_mode_code(self.link_modes)
+    async def _identify(self) -> DeviceInfo:
+        """Ping, device info and firmware info: the first words with a stick just opened."""
         await self._devmgmt(DevMgmt.PING_REQ, DevMgmt.PING_RSP)
         self.device_info = DeviceInfo.parse(
             await self._devmgmt(DevMgmt.GET_DEVICEINFO_REQ, DevMgmt.GET_DEVICEINFO_RSP)
         )
         self.firmware_info = await self._devmgmt(DevMgmt.GET_FWINFO_REQ, DevMgmt.GET_FWINFO_RSP)
-        if mode is Im871aLinkMode.C1_T1 and self.device_info.firmware_version < FIRMWARE_C_AND_T:
-            raise SourceError(
-                f"firmware {self.device_info.firmware_version:#04x} cannot receive T1+C1 together"
-            )
-        config = bytes(
-            [CONFIG_VOLATILE, IIFLAG1_LINK_MODE, mode, IIFLAG2_RSSI | IIFLAG2_TIMESTAMP, 0x01, 0x01]
-        )
+        return self.device_info
+
+    async def _set_config(self, config: bytes) -> None:
         status = await self._devmgmt(DevMgmt.SET_CONFIG_REQ, DevMgmt.SET_CONFIG_RSP, config)
         if status[:1] != b"\x00":
             raise SourceError(f"SetConfig refused (status {status.hex() or 'empty'})")
+
+    async def _initialise(self) -> None:
+        mode = link_mode_code(self.link_modes)
+        info = await self._identify()
+        if info.module_type == MODULE_IM170A:
+            raise SourceError("the stick is an iM170A (169 MHz N mode): configure it as type = \"im170a\"")
+        if mode is Im871aLinkMode.C1_T1 and info.firmware_version < FIRMWARE_C_AND_T:
+            raise SourceError(f"firmware {info.firmware_version:#04x} cannot receive T1+C1 together")
+        await self._set_config(
+            bytes([CONFIG_VOLATILE, IIFLAG1_LINK_MODE, mode, IIFLAG2_RSSI | IIFLAG2_TIMESTAMP, 0x01, 0x01])
+        )
