@@ -50,14 +50,28 @@ class SourceKind(StrEnum):
     IM871A = "im871a"
     IU891A = "iu891a"
     AMB8465 = "amb8465"
+    AMB3665 = "amb3665"
+    IM170A = "im170a"
     CUL = "cul"
     RTL_WMBUS = "rtl_wmbus"
     RTL_433 = "rtl_433"
     REPLAY = "replay"
 
 
-SERIAL_KINDS = frozenset({SourceKind.IM871A, SourceKind.IU891A, SourceKind.AMB8465, SourceKind.CUL})
-LINK_MODES = ("T1", "C1", "S1", "C1T1")
+SERIAL_KINDS = frozenset(
+    {
+        SourceKind.IM871A,
+        SourceKind.IU891A,
+        SourceKind.AMB8465,
+        SourceKind.AMB3665,
+        SourceKind.IM170A,
+        SourceKind.CUL,
+    }
+)
+N_MODE_KINDS = frozenset({SourceKind.AMB3665, SourceKind.IM170A})  # 169 MHz sticks; the others are 868 MHz
+LINK_MODES_868 = ("T1", "C1", "S1", "C1T1")
+N_LINK_MODES = tuple(f"N{kind}{channel}" for kind in "12" for channel in "abcdef")
+LINK_MODES = LINK_MODES_868 + N_LINK_MODES
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,7 +396,7 @@ def _parse_sources(root: _Table, loader: _Loader) -> tuple[SourceConfig, ...]:
                 kind=kind,
                 name=name,
                 device=device,
-                link_mode=table.string("link_mode", "C1T1", choices=LINK_MODES) or "C1T1",
+                link_mode=_link_mode(table, kind),
                 command=table.string("command"),
                 path=path,
                 meter_count=table.integer("meters", 36, minimum=1),
@@ -392,6 +406,26 @@ def _parse_sources(root: _Table, loader: _Loader) -> tuple[SourceConfig, ...]:
         )
         table.finish()
     return tuple(sources)
+
+
+def _link_mode(table: _Table, kind: SourceKind) -> str:
+    """The [[radio]] link mode, checked against the band of the stick."""
+    mode = table.string("link_mode", choices=LINK_MODES)
+    if kind in N_MODE_KINDS:
+        if mode is None:
+            raise table.error(
+                None, "missing required key 'link_mode': the N channel your meters send on, N1a ... N1f"
+            )
+        if mode not in N_LINK_MODES:
+            raise table.error(
+                "link_mode", f"an {kind} receives 169 MHz N mode (N1a ... N1f, N2a ... N2f), not {mode}"
+            )
+    elif kind in SERIAL_KINDS and mode in N_LINK_MODES:
+        raise table.error(
+            "link_mode",
+            f"{mode} is a 169 MHz N mode; an {kind} receives at 868 MHz: use an amb3665 or im170a",
+        )
+    return mode or "C1T1"
 
 
 def _parse_mqtt(root: _Table) -> MqttConfig | None:

@@ -12,6 +12,7 @@ from gateway.clock import Clock
 from gateway.daemon.config import SERIAL_KINDS, SourceConfig, SourceKind
 from gateway.frame import LinkMode
 from gateway.radio.base import RadioSource
+from gateway.radio.nmode import N_MODES
 
 if TYPE_CHECKING:
     from gateway.radio.serial_source import SerialSource
@@ -22,7 +23,9 @@ class SourceBuildError(Exception):
 
 
 def link_modes(text: str) -> tuple[LinkMode, ...]:
-    """ "C1T1" -> (C1, T1); "T1" -> (T1,)."""
+    """ "C1T1" -> (C1, T1); "T1" -> (T1,); "N1c" -> (N1c,) (an N sub-mode is one channel)."""
+    if text.startswith("N"):
+        return (LinkMode(text),)
     return tuple(LinkMode(text[index : index + 2]) for index in range(0, len(text), 2))
 
 
@@ -31,12 +34,16 @@ def build_source(config: SourceConfig, clock: Clock, tz: ZoneInfo | None = None)
     if config.kind is SourceKind.SIMULATOR:
         from gateway.radio.simulator import SimulatedFleet, SimulatorSource  # noqa: PLC0415
 
-        fleet = SimulatedFleet(config.seed, config.meter_count, clock, tz=tz)
+        modes = link_modes(config.link_mode)
+        n_mode = modes[0] if modes[0] in N_MODES else None  # an N mode: a fleet of 169 MHz meters
+        fleet = SimulatedFleet(config.seed, config.meter_count, clock, tz=tz, n_mode=n_mode)
         return SimulatorSource(fleet, config.name)
     if config.kind in SERIAL_KINDS:
         assert config.device is not None  # the configuration requires it
+        from gateway.radio.amb3665 import Amb3665Source  # noqa: PLC0415
         from gateway.radio.amber import AmberSource  # noqa: PLC0415
         from gateway.radio.cul import CulSource  # noqa: PLC0415
+        from gateway.radio.im170a import Im170aSource  # noqa: PLC0415
         from gateway.radio.imst import Im871aSource  # noqa: PLC0415
         from gateway.radio.iu891a import Iu891aSource  # noqa: PLC0415
 
@@ -44,6 +51,8 @@ def build_source(config: SourceConfig, clock: Clock, tz: ZoneInfo | None = None)
             SourceKind.IM871A: Im871aSource,
             SourceKind.IU891A: Iu891aSource,
             SourceKind.AMB8465: AmberSource,
+            SourceKind.AMB3665: Amb3665Source,
+            SourceKind.IM170A: Im170aSource,
             SourceKind.CUL: CulSource,
         }
         serial_type = serial_types[config.kind]
