@@ -28,7 +28,7 @@ from tests.radio.nmode_fakes import IM170A_LINK_MODES, FakeAmb3665, FakeIm170a
 from tests.radio.test_dongles import Collector
 
 START = datetime(2026, 9, 30, 22, 30, tzinfo=UTC)
-WAIT_S = 5.0
+WAIT_S = 10.0  # generous: the build machine runs several suites at once
 
 
 def n_transmissions(mode: LinkMode, count: int, meters: int = 4) -> list[Transmission]:
