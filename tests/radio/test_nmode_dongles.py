@@ -37,7 +37,7 @@ def n_transmissions(mode: LinkMode, count: int, meters: int = 4) -> list[Transmi
 
 
 def _options() -> dict[str, object]:
-    return {"backoff": Backoff(initial_s=0.02, maximum_s=0.1), "reply_timeout_s": 0.5}
+    return {"backoff": Backoff(initial_s=0.02, maximum_s=0.1), "reply_timeout_s": 2.0}
 
 
 async def _eventually(condition: Callable[[], bool]) -> None:
@@ -221,6 +221,7 @@ async def test_unplugged_169_mhz_stick_comes_back_by_itself(
     fake.plug()
     collector = await _start(source, collectors)
     await asyncio.wait_for(fake.configured.wait(), WAIT_S)
+    await _eventually(lambda: source.stats.connected)  # the source has read the last reply too
     fake.unplug()
     await _eventually(lambda: not source.stats.connected)
     await asyncio.sleep(0.2)
