@@ -10,8 +10,10 @@ from gateway.decoders import (
     actislink,
     apator,
     aptmbusna,
+    aquametro,
     aquastream,
     aventies,
+    axioma,
     bmeters,
     diehl,
     ecomess,
@@ -27,7 +29,10 @@ from gateway.decoders import (
     mkradio3a,
     qundis,
     sensus,
+    sontex,
     techem,
+    watertech,
+    wehrle,
     zenner,
 )
 from gateway.decoders.base import clear_recipes
@@ -43,8 +48,10 @@ MAKERS = (
     actislink,
     apator,
     aptmbusna,
+    aquametro,
     aquastream,
     aventies,
+    axioma,
     bmeters,
     diehl,
     ecomess,
@@ -60,7 +67,10 @@ MAKERS = (
     mkradio3a,
     qundis,
     sensus,
+    sontex,
     techem,
+    watertech,
+    wehrle,
     zenner,
 )
 

@@ -10,6 +10,8 @@ drivers/src/apatorna1.xmq):
 - APT 17x (CI 0xA0, device type 0x11): the first 4 payload bytes are a uint32 LE counter in thirds of a m3.
 - Ultrimis (public: wmbusmeters drivers/src/ultrimisv2.xmq): error flags (03 FD 17) bits 0-7 tamper, low
   battery, dry, no flow, high temperature, burst, reverse, leak now; bits 8-15 this month; 16-23 last month.
+- OP-041A (APA 0x1A 0x07, public: drivers/src/op041a.xmq): standard records (index, meter time) behind an
+  ELL; the block after DIF 0x0F is not public and is left unread.
 - NA-1 (CI 0xA0/0xA1): payload ``access number | frame status | 16 bytes AES-128-CBC`` with the OMS mode 5
   IV (M, A of the DLL, access number x 8). Plaintext: ``pad | packed total (uint32 LE) | meter time
   (uint32 LE seconds since 2000-01-01) | history age low | age high/delta low bits | delta (3 bytes) |
@@ -198,4 +200,10 @@ ULTRIMIS = MeterDecoder(
     error_flags=_ultrimis_flags(),
 )
 
-DECODERS = (AT_WMBUS_16, APT_08, APT_17, NA_1, ULTRIMIS)
+OP041A = MeterDecoder(
+    name="op041a",
+    matches=(Match("APA", 0x1A, 0x07),),
+    description="Apator OP-041A water meter (OMS records behind an ELL; maker block after DIF 0x0F unread)",
+)
+
+DECODERS = (AT_WMBUS_16, APT_08, APT_17, NA_1, ULTRIMIS, OP041A)

@@ -101,6 +101,10 @@ class MeterDecoder:
     medium: str | None = None  # when the meter's own device type is wrong
     aliases: tuple[str, ...] = ()  # other names a meters file may use (e.g. the reference's driver names)
     records_valid: Callable[[Telegram], bool] | None = None  # False: the records are the maker's own bytes
+    sends_compact: bool = False  # learn every full frame's layout, before any compact frame was seen
+
+    def _learns(self, kind: tuple[str, int, int]) -> bool:
+        return self.sends_compact or kind in _COMPACT_SENDERS
 
     def records_of(self, telegram: Telegram, draft: ReadingDraft) -> Records:
         """The telegram's records; compact frames are expanded through their registered signatures."""
@@ -108,7 +112,7 @@ class MeterDecoder:
         tpl = telegram.tpl
         if tpl is None or not tpl.compact:
             records = telegram.record_set  # built only if read in full (a plan reads a few values)
-            if kind in _COMPACT_SENDERS and records:
+            if records and self._learns(kind):
                 learn_layout(records)  # once per payload shape
             return records
         if len(_COMPACT_SENDERS) < _COMPACT_SENDERS_LIMIT:
@@ -123,7 +127,10 @@ class MeterDecoder:
             return ()
         if expanded is None:
             signature = int.from_bytes(payload[:2], "little") if len(payload) >= 2 else 0
-            draft.mark_unsupported(f"compact frame with unknown format signature 0x{signature:04X}")
+            draft.mark_unsupported(
+                f"compact frame with unknown format signature 0x{signature:04X}: the meter's full frame"
+                " of that layout has not been seen yet (it is read once one arrives)"
+            )
             return ()
         return expanded
 
@@ -143,7 +150,10 @@ class MeterDecoder:
         """Fill ``draft`` from the telegram: standard records first, then the proprietary part."""
         tpl = telegram.tpl
         records: Records
-        if tpl is not None and not tpl.compact and _kind_of(telegram) not in _COMPACT_SENDERS:
+        if (
+            tpl is not None and not tpl.compact and not self.sends_compact
+            and _kind_of(telegram) not in _COMPACT_SENDERS
+        ):
             records = telegram.record_set  # records_of's common case, without its call
         else:
             records = self.records_of(telegram, draft)

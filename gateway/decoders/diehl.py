@@ -212,7 +212,7 @@ IZAR = MeterDecoder(
 )
 DIEHL_OMS = MeterDecoder(
     name="diehl",
-    aliases=("hydrus", "dme173", "sharky", "sharky774"),
+    aliases=("hydrus", "dme173", "dme_07", "sharky", "sharky774"),
     matches=tuple(Match(maker) for maker in _MAKERS),
     description="Diehl OMS meters (Hydrus, Altair, Sharky ...): standard records, latest closed period",
     latest_set_day=True,

@@ -7,7 +7,10 @@ in a manufacturer record, 16 bits after DIF/VIF 02 FF 20 (bit 0 dry, 1 reverse, 
 tamper, 5 low battery, 6 low ambient temperature, 7 flow above Q4, 9 no consumption). The set-day volume
 is storage 1 with its date (storage 1, type G) when sent. Heat meters (drivers/src/kamheat.xmq) put their
 error flags in 04 FF 22 (bit 1 low battery, 2 sensor error, 9 wrong flow direction, 12-13 and 18-19
-leakage inputs, 28-29 burst, 30-31 leakage) and send the compact layouts registered below.
+leakage inputs, 28-29 burst, 30-31 leakage) and send the compact layouts registered below. A layout not
+registered here (a signature such as 0x2168) is learnt from the meter's full frame, which Kamstrup meters
+send now and then: every full frame is learnt, so a compact frame is read once its full frame was seen,
+and says so in ``unsupported`` until then.
 """
 
 from __future__ import annotations
@@ -129,6 +132,7 @@ MULTICAL_21 = MeterDecoder(
     matches=tuple(Match(maker, device_type=kind) for maker in ("KAM", "KAW") for kind in _WATER_TYPES),
     description="Kamstrup MULTICAL 21 / flowIQ water meters (full and compact frames, info codes)",
     proprietary=_info_codes,
+    sends_compact=True,
 )
 
 MULTICAL_HEAT = MeterDecoder(
@@ -137,6 +141,7 @@ MULTICAL_HEAT = MeterDecoder(
     matches=tuple(Match("KAM", device_type=kind) for kind in (0x04, 0x0A, 0x0B, 0x0C, 0x0D)),
     description="Kamstrup MULTICAL 302/303/403/602/603/803 heat meters (full and compact frames)",
     proprietary=_heat_errors,
+    sends_compact=True,
 )
 
 DECODERS = (MULTICAL_21, MULTICAL_HEAT)

@@ -6,8 +6,9 @@ last month end in storage 17, each with a type G date; the month end is the bill
 telegrams (CI 0x78) carry one 53-byte record (DIF 0x0D, VIF 0xFF 0x5F) holding at bytes 12-15 the
 current register (8 BCD digits), 16-17 the due date (type G), 18-21 its register, 22-23 the month-end
 date, 24-27 its register: litres for water meters, 0.1 kWh for heat meters, plain units for heat cost
-allocators. Radio converters say device type 0x37; the enhanced-identification record (07 79: id,
-manufacturer, version, type) names the real one.
+allocators. Q water 5.5 meters also come with the older manufacturer code LSE (Landis+Staefa, Qundis'
+predecessor) and the qwaterv2 versions 0x19, 0x1A, 0x1D, 0x33, 0x35, 0x36. Radio converters say device
+type 0x37; the enhanced-identification record (07 79: id, manufacturer, version, type) names the real one.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ _HEAT_TYPES = frozenset({0x04, 0x0C, 0x0D})
 _HCA_TYPE = 0x08
 # Heat, warm water, water, heat cost allocator, heat (outlet), hot, cold water, radio converter.
 _KINDS = (0x04, 0x06, 0x07, 0x08, 0x0C, 0x15, 0x16, 0x37)
+# Q water 5.5 sold under the older LSE code: the versions qwaterv2 reads (other LSE versions are lse_07_17's).
+_LSE_VERSIONS = (0x19, 0x1A, 0x1D, 0x33, 0x35, 0x36)
+_LSE_KINDS = (0x06, 0x07, 0x37)  # warm water, water, radio converter
 
 
 def bcd_digits(data: bytes) -> int | None:
@@ -109,7 +113,10 @@ def _walk_by(telegram: Telegram, draft: ReadingDraft) -> None:
 QUNDIS = MeterDecoder(
     name="qundis",
     aliases=("qwater", "qwaterv2", "qheat", "qheatv2", "qcaloric"),
-    matches=tuple(Match("QDS", device_type=kind) for kind in _KINDS),
+    matches=(
+        *(Match("QDS", device_type=kind) for kind in _KINDS),
+        *(Match("LSE", version, kind) for version in _LSE_VERSIONS for kind in _LSE_KINDS),
+    ),
     description="Qundis Q water / Q heat / Q caloric 5.5 (OMS records or walk-by block), month end as target",
     fields=(
         *STANDARD_FIELDS,

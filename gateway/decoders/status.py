@@ -40,9 +40,11 @@ class FlagTable:
     name: str
     flags: tuple[Flag, ...]
     unknown_prefix: str | None = None  # name set bits no flag covers as PREFIX_<hex> (else ignore them)
+    ignored: int = 0  # bits that are not part of the status, as the maker documents (never named)
 
     def labels(self, word: int) -> list[str]:
         """The maker's names of the flags set in ``word``."""
+        word &= ~self.ignored
         labels = [  # Flag.is_set inlined: a heat meter's table has 30 flags
             flag.label for flag in self.flags
             if (word & flag.mask if flag.value is None else word & flag.mask == flag.value)

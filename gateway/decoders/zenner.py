@@ -6,7 +6,10 @@ in 1/256000 m3. Minomess (drivers/src/minomess.xmq) sends its set day as storage
 date), older ones as storage 1; its error flags (02 FD 17): 0x8000 was removed, 0x4000 was tampered,
 0x2000 was leaking, 0x1000 temporary error, 0x0800 permanent error, 0x0400 battery end of life, 0x0200
 abnormal error, 0x0080 bursting, 0x0040 removed, 0x0020 leaking, 0x0010 was backflowing, 0x0008
-backflowing, 0x0004 was blocked, 0x0002 undersized, 0x0001 oversized.
+backflowing, 0x0004 was blocked, 0x0002 undersized, 0x0001 oversized. The IUWS ultrasonic meter (ZRI
+0x99 0x07, public: drivers/src/uiws.xmq) sends its most recent month end as the base of a compact
+profile in storage 30 (volume and type G date, the set day), a storage 1 volume of unknown meaning, and
+error flags whose bits are not public (reported as ``ERROR_FLAGS_<hex>``).
 """
 
 from __future__ import annotations
@@ -69,4 +72,12 @@ MINOMESS = MeterDecoder(
     error_flags=MINOMESS_FLAGS,
 )
 
-DECODERS = (B_ONE, MINOMESS)
+UIWS = MeterDecoder(
+    name="uiws",
+    matches=(Match("ZRI", 0x99, 0x07),),
+    description="Zenner IUWS ultrasonic water meter (OMS records, compact profile base month as set day)",
+    target_storage=30,
+    error_flags=FlagTable("error_flags", (), unknown_prefix="ERROR_FLAGS"),
+)
+
+DECODERS = (B_ONE, MINOMESS, UIWS)
