@@ -31,11 +31,6 @@ def minutes(value: object) -> JsonScalar:
     return value.strftime("%Y-%m-%d %H:%M") if isinstance(value, datetime) else None
 
 
-def as_count(value: object) -> JsonScalar:
-    """A plain counter or percentage, unscaled."""
-    return value if type(value) is int else None
-
-
 Q400 = MeterDecoder(
     name="q400",
     matches=tuple(Match("AXI", version, 0x07) for version in (0x01, 0x10, 0x20)),
@@ -45,8 +40,8 @@ Q400 = MeterDecoder(
         Field("total_forward_m3", "volume", direction=Direction.FORWARD),
         Field("on_time_h", "on_time", convert=seconds_to_hours),
         Field("error_free_time_h", "operating_time", convert=seconds_to_hours),
-        Field("error_code_counter", "error_flags", function=Function.ERROR, convert=as_count),
-        Field("battery_pct", "remaining_battery_life", convert=as_count),
+        Field("error_code_counter", "error_flags", function=Function.ERROR),  # a plain count
+        Field("battery_pct", "remaining_battery_life"),  # percent here, not the standard's days
         Field("set_datetime", "datetime", storage=1, convert=minutes),
         Field("consumption_at_set_date_m3", "volume", storage=1, direction=Direction.PLAIN),
         Field("forward_at_set_date_m3", "volume", storage=1, direction=Direction.FORWARD),
