@@ -91,7 +91,8 @@ async def test_store_down_keeps_messages_with_the_broker(
         async with asyncio.timeout(15):
             while ingester.stats.points < 100:
                 await asyncio.sleep(0.05)
-    assert "store refused a batch" in (ingester.stats.last_error or "")
+    assert ingester.stats.write_failures >= 2
+    assert ingester.stats.last_error is None  # cleared once the store accepts writes again
     samples = victoria_metrics.samples('wmbus_reading_total_m3{meter="60000001"}')
     assert sorted(value for _, value, _ in samples) == [round(100 + n * 0.001, 3) for n in range(50)]
 
