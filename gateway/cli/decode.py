@@ -2,30 +2,37 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, time
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated, Any, TextIO, cast
 
 import typer
 
+from gateway import json_codec
 from gateway.keys import KeyFileError, read_key_file
 from gateway.wmbus.errors import WMBusError
-from gateway.wmbus.records import DataRecord
+from gateway.wmbus.records import DataRecord, Function
 from gateway.wmbus.telegram import Telegram, parse_telegram
 
 USAGE_ERROR = 2
+OUTPUT_LINES = 256  # JSON lines written at once
 
 
 class _UsageError(Exception):
     """Bad command-line input (exit status 2)."""
 
 
+_PLAIN = frozenset({int, float, str, bool, type(None)})
+_FUNCTIONS = {function: function.name.lower() for function in Function}
+
+
 def _json_value(value: Any) -> Any:
     """Record values as JSON: dates ISO 8601, bytes as hex, invalid fields as their digits."""
+    if type(value) in _PLAIN:  # nearly every value: exact types, no isinstance of a union
+        return value
     if isinstance(value, Enum):  # before int: IntEnum codes print by name
         return str(value.name).lower()
     if value is None or isinstance(value, bool | int | float | str):
@@ -44,14 +51,15 @@ def _json_value(value: Any) -> Any:
 
 def record_json(record: DataRecord) -> dict[str, Any]:
     """The fields of one data record a reader needs."""
+    value = record.value
     out: dict[str, Any] = {
         "quantity": record.quantity,
         "unit": record.unit,
-        "value": _json_value(record.value),
+        "value": value if type(value) in _PLAIN else _json_value(value),
         "storage": record.storage,
         "tariff": record.tariff,
         "subunit": record.subunit,
-        "function": _json_value(record.function),
+        "function": _FUNCTIONS[record.function],
     }
     if record.modifiers:
         out["modifiers"] = sorted(record.modifiers)
@@ -60,20 +68,23 @@ def record_json(record: DataRecord) -> dict[str, Any]:
     return out
 
 
-def _reading_fields(telegram: Telegram, key: bytes | None) -> dict[str, Any]:
+def _reading_fields(telegram: Telegram, key: bytes | None, now: datetime) -> dict[str, Any]:
     try:
         from gateway.decoders import decode_reading  # noqa: PLC0415 - the decoders are optional here
     except ImportError:
         return {}
     try:
-        reading = decode_reading(telegram, datetime.now(UTC), key=key)
+        reading = decode_reading(telegram, now, key=key)
     except Exception as exc:  # a decoder's failure must not hide the telegram's records
         return {"reading_error": f"{type(exc).__name__}: {exc}"}
     return {name: value for name, value in reading.to_json().items() if value is not None}
 
 
-def telegram_json(telegram: Telegram, key: bytes | None = None) -> dict[str, Any]:
+def telegram_json(
+    telegram: Telegram, key: bytes | None = None, now: datetime | None = None
+) -> dict[str, Any]:
     """One decoded telegram as printed by ``decode``; reading fields from the decoders merged in."""
+    status_flags = telegram.status_flags
     out: dict[str, Any] = {
         "id": telegram.meter_id,
         "manufacturer": telegram.manufacturer,
@@ -85,14 +96,14 @@ def telegram_json(telegram: Telegram, key: bytes | None = None) -> dict[str, Any
         "encrypted": telegram.encrypted,
         "access_number": telegram.access_number,
         "status": telegram.status,
-        "status_flags": sorted(telegram.status_flags),
+        "status_flags": sorted(status_flags) if status_flags else [],
         "wired": telegram.wired,
         "payload": telegram.payload.hex(),
         "records": [record_json(record) for record in telegram.records],
     }
     if telegram.records_error:
         out["records_error"] = telegram.records_error
-    reading = _reading_fields(telegram, key)
+    reading = _reading_fields(telegram, key, now or datetime.now(UTC))
     reading.pop("meter_id", None)
     reading.pop("manufacturer", None)
     out.update(reading)
@@ -119,7 +130,9 @@ def _lines(source: TextIO) -> Iterator[tuple[str, str | None]]:
         yield parts[0], parts[1] if len(parts) > 1 else None
 
 
-def _decode_one(hex_text: str, key_text: str | None, default_key: bytes | None) -> dict[str, Any]:
+def _decode_one(
+    hex_text: str, key_text: str | None, default_key: bytes | None, now: datetime | None = None
+) -> dict[str, Any]:
     try:
         key = default_key if key_text is None else _parse_key(key_text)
     except _UsageError as exc:
@@ -132,17 +145,37 @@ def _decode_one(hex_text: str, key_text: str | None, default_key: bytes | None) 
         telegram = parse_telegram(data, key)
     except WMBusError as exc:
         return {"telegram": hex_text, "error": str(exc), "error_type": type(exc).__name__}
-    return telegram_json(telegram, key)
+    return telegram_json(telegram, key, now)
 
 
 def decode_all(items: Iterable[tuple[str, str | None]], default_key: bytes | None, out: TextIO) -> int:
-    """Decode and print every item in order; return how many failed."""
+    """Decode and print every item in order (a JSON object a line); return how many failed."""
     failed = 0
+    lines: list[bytes] = []
+    write = _writer(out)
     for hex_text, key_text in items:
-        result = _decode_one(hex_text, key_text, default_key)
+        # Each line's received_at is the time it was decoded, read once a line as before.
+        result = _decode_one(hex_text, key_text, default_key, datetime.now(UTC))
         failed += "error" in result
-        out.write(json.dumps(result) + "\n")
+        line = json_codec.dumps(result)
+        if not line.isascii():  # rare: escaped as before, so that no U+2028 or U+0085 splits a line
+            line = json_codec.stdlib_dumps(result)
+        lines.append(line)
+        if len(lines) >= OUTPUT_LINES:
+            write(b"\n".join(lines) + b"\n")
+            lines.clear()
+    if lines:
+        write(b"\n".join(lines) + b"\n")
     return failed
+
+
+def _writer(out: TextIO) -> Callable[[bytes], object]:
+    """Write UTF-8 bytes to the text stream's binary buffer (stdout), or as text where it has none."""
+    buffer = getattr(out, "buffer", None)
+    if buffer is None:
+        return lambda data: out.write(data.decode())
+    out.flush()
+    return cast(Callable[[bytes], object], buffer.write)
 
 
 def decode(
