@@ -13,7 +13,7 @@ import typer
 
 from gateway import json_codec
 from gateway.keys import KeyFileError, read_key_file
-from gateway.wmbus.errors import WMBusError
+from gateway.wmbus.errors import Identity, WMBusError
 from gateway.wmbus.records import DataRecord, Function
 from gateway.wmbus.telegram import Telegram, parse_telegram
 
@@ -87,6 +87,7 @@ def telegram_json(
     status_flags = telegram.status_flags
     out: dict[str, Any] = {
         "id": telegram.meter_id,
+        **({} if telegram.link_id is None else {"link_id": telegram.link_id}),
         "manufacturer": telegram.manufacturer,
         "version": telegram.version,
         "device_type": telegram.device_type,
@@ -144,8 +145,27 @@ def _decode_one(
     try:
         telegram = parse_telegram(data, key)
     except WMBusError as exc:
-        return {"telegram": hex_text, "error": str(exc), "error_type": type(exc).__name__}
+        return {"telegram": hex_text, **identity_json(exc.identity), "error": str(exc),
+                "error_type": type(exc).__name__}
     return telegram_json(telegram, key, now)
+
+
+def identity_json(identity: Identity | None) -> dict[str, Any]:
+    """The header fields an error carries (what was decoded before it), as ``decode`` prints them."""
+    if identity is None:
+        return {}
+    out: dict[str, Any] = {"id": identity.meter_id}
+    if identity.link_id is not None:
+        out["link_id"] = identity.link_id
+    out.update(
+        manufacturer=identity.manufacturer,
+        version=identity.version,
+        device_type=identity.device_type,
+        medium=identity.medium,
+        ci=None if identity.ci is None else f"{identity.ci:#04x}",
+        access_number=identity.access_number,
+    )
+    return out
 
 
 def decode_all(items: Iterable[tuple[str, str | None]], default_key: bytes | None, out: TextIO) -> int:

@@ -19,6 +19,7 @@ from gateway.decoders.status import FlagTable, apply_tpl_status, word_of
 from gateway.wmbus.errors import WMBusError
 from gateway.wmbus.records import Function, RecordSet
 from gateway.wmbus.telegram import Telegram
+from gateway.wmbus.tpl import ALARM_REPORT_CI
 
 ProprietaryPart = Callable[[Telegram, ReadingDraft], None]
 """Code for a maker's own bytes: reads ``telegram.payload`` (or records) and writes the draft."""
@@ -194,3 +195,5 @@ class MeterDecoder:
                 draft.mark_unsupported(f"{self.name}: proprietary data not understood ({error})")
         elif telegram.ci in MANUFACTURER_CIS:
             draft.mark_unsupported(f"manufacturer specific CI 0x{telegram.ci:02X}")
+        elif telegram.ci == ALARM_REPORT_CI:
+            draft.mark_unsupported(f"alarm report (CI 0x71) without a reading: {telegram.payload.hex()}")

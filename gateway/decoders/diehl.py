@@ -11,7 +11,8 @@ PRIOS facts (public: wmbusmeters src/driver_izar.cc and src/manufacturer_specifi
 - Frame byte 11: bit 7 general alarm, bits 0-3 transmit period (2 ** (n + 2) s). Byte 12: bit 7 leak now,
   bit 6 leak before, bit 5 meter blocked, bits 0-4 battery life in half years. Byte 13: bit 7 back flow,
   6 underflow, 5 overflow, 4 submarine, 3 sensor fraud now, 2 before, 1 mechanical fraud now, 0 before.
-- DME/HYD PRIOS frames (not SAP) carry version and type before the id: A field = ver, type, id (4 BCD).
+- DME/HYD PRIOS frames (not SAP) carry version and type before the id: the protocol core reads the id
+  where they put it (gateway.wmbus.diehl); SAP PRIOS frames encode the label's prefix and serial number.
 Diehl OMS meters (Hydrus, Altair, ...) keep several closed periods (set day in storage 1, month end in
 storage 3 or 8 with a date-time): the most recent dated one is the target. "Real data" telegrams (CI 0x7A
 with bit 12 of the configuration word set) scramble the records with the same LFSR; the check is that
@@ -29,9 +30,11 @@ from gateway.decoders.draft import ReadingDraft
 from gateway.decoders.fields import apply_fields, offer_set_days
 from gateway.decoders.status import Flag, FlagTable
 from gateway.reading import Alarm
+from gateway.wmbus.diehl import AddressLayout, address_layout, sap_label
 from gateway.wmbus.errors import WMBusError
 from gateway.wmbus.records import DataRecord, parse_records
 from gateway.wmbus.telegram import Telegram
+from gateway.wmbus.tpl import ALARM_REPORT_CI
 
 DEFAULT_KEYS = (bytes.fromhex("39BC8A10E66D83F8"), bytes.fromhex("51728910E66D83F8"))
 _CHECK_BYTE = 0x4B
@@ -136,6 +139,9 @@ def _has_index(records: Sequence[DataRecord]) -> bool:
 
 
 def _real_data(telegram: Telegram, draft: ReadingDraft) -> None:
+    if telegram.ci == ALARM_REPORT_CI:  # the meaning of its bytes is not public
+        draft.mark_unsupported(f"Diehl alarm report (CI 0x71): {telegram.payload.hex()}")
+        return
     if not _is_real_data(telegram):
         return
     frame = telegram.raw
@@ -167,10 +173,6 @@ def _period_date(low: int, high: int) -> date | None:
         return None
 
 
-def _bcd_id(data: bytes) -> str:
-    return data[::-1].hex()
-
-
 def _prios(telegram: Telegram, draft: ReadingDraft) -> None:
     frame = telegram.raw
     if len(frame) < _CONTENT_START + 5:
@@ -184,9 +186,11 @@ def _prios(telegram: Telegram, draft: ReadingDraft) -> None:
     if plain is None:
         draft.mark_unsupported("IZAR PRIOS data did not descramble with the meter key or the default keys")
         return
-    if telegram.manufacturer != "SAP":
-        # DME/HYD PRIOS frames put version and type before the id in the A field.
-        draft.meter_id = _bcd_id(frame[6:10])
+    if address_layout(frame) is AddressLayout.SAP_PRIOS:
+        label = sap_label(frame)  # the id the core reports is the A field's; the label says more
+        draft.extra["prefix"] = label.prefix
+        draft.extra["serial_number"] = label.serial_number
+        draft.extra["manufacture_year"] = label.manufacture_year
     draft.total_m3 = int.from_bytes(plain[1:5], "little") / 1000
     if len(plain) > 8:
         draft.target_m3 = int.from_bytes(plain[5:9], "little") / 1000

@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+
+class Identity(NamedTuple):
+    """The header fields that name a telegram's meter, as far as the headers in clear go."""
+
+    meter_id: str
+    manufacturer: str
+    version: int
+    device_type: int
+    medium: str
+    ci: int | None = None  # the CI that introduces the application data (None: the frame ends before)
+    access_number: int | None = None
+    link_id: str | None = None  # the link layer's id where another header names the meter
+
 
 class WMBusError(Exception):
-    """Base of every error the protocol core raises on bad input."""
+    """Base of every error the protocol core raises on bad input.
+
+    ``identity``: what the headers decoded before the error say of the meter (set by parse_telegram;
+    None when not even the link layer could be read)."""
+
+    identity: Identity | None = None
 
     def __init__(self, reason: str, offset: int | None = None) -> None:
         self.reason = reason

@@ -14,13 +14,16 @@ from typing import NamedTuple
 
 from gateway.wmbus import security
 from gateway.wmbus.afl import AFL_CI, AuthenticationLayer, parse_afl
+from gateway.wmbus.diehl import DIEHL_CODES, standard_link
+from gateway.wmbus.diehl import clear_caches as clear_diehl_caches
 from gateway.wmbus.dll import DLL_HEADER_SIZE, LinkLayer, link_from_header, meter_id_from_bytes, parse_dll
 from gateway.wmbus.dll import clear_caches as clear_dll_caches
-from gateway.wmbus.ell import ELL_CIS, PAYLOAD_CRC_SIZE, EllCi, EllEncryption, ExtendedLinkLayer, parse_ell
+from gateway.wmbus.ell import ELL_CIS, PAYLOAD_CRC_SIZE, EllEncryption, ExtendedLinkLayer, parse_ell
 from gateway.wmbus.errors import (
     CrcError,
     DecryptionError,
     FrameError,
+    Identity,
     KeyMissingError,
     TruncatedError,
     UnknownCiError,
@@ -32,7 +35,15 @@ from gateway.wmbus.medium import medium_name
 from gateway.wmbus.phl import strip_link_crcs
 from gateway.wmbus.records import DataRecord, RecordSet, parse_record_set
 from gateway.wmbus.records import clear_caches as clear_record_caches
-from gateway.wmbus.tpl import MANUFACTURER_CIS, TPL_CIS, HeaderKind, SecurityMode, TransportLayer, parse_tpl
+from gateway.wmbus.tpl import (
+    ALARM_REPORT_CI,
+    MANUFACTURER_CIS,
+    TPL_CIS,
+    HeaderKind,
+    SecurityMode,
+    TransportLayer,
+    parse_tpl,
+)
 from gateway.wmbus.tpl import clear_caches as clear_tpl_caches
 from gateway.wmbus.wired import START, WiredLink, is_long_frame, parse_long_frame
 
@@ -49,7 +60,10 @@ _MODE_NONE, _MODE_5, _MODE_7, _MODE_DES = (
 
 
 class Telegram(NamedTuple):
-    """One decoded telegram; identity fields come from the TPL long header if present, else the DLL.
+    """One decoded telegram. Identity fields name the meter: from the TPL long header if there is one, else
+    from an ELL with an address, else from the DLL (read as the maker lays it out, see gateway.wmbus.diehl),
+    or, for a radio converter (device type 0x37), from the meter's enhanced identification record.
+    ``link_id`` is the DLL's id where it differs from ``meter_id`` (a repeater or radio module).
 
     Immutable like a frozen dataclass, but built in one C call (a frozen dataclass sets its 21 fields one
     call at a time, a tenth of the whole decode). ``records`` are built from ``record_set`` when first read.
@@ -76,6 +90,15 @@ class Telegram(NamedTuple):
     wired: bool = False
     wired_link: WiredLink | None = None
     records_error: str | None = None  # why the payload's tail is not in ``records`` (None: all parsed)
+    link_id: str | None = None  # the DLL's id where another header names the meter and it differs
+
+    @property
+    def identity(self) -> Identity:
+        """The header fields that name the meter (what an error carries, see ``peek_identity``)."""
+        return Identity(
+            self.meter_id, self.manufacturer, self.version, self.device_type, self.medium, self.ci,
+            self.access_number, self.link_id,
+        )
 
     @property
     def records(self) -> tuple[DataRecord, ...]:
@@ -224,6 +247,8 @@ def _parse_radio(frame: bytes, key: KeySource) -> Telegram:
     # Bytes beyond L (some front ends append RSSI or padding) are not part of the telegram.
     frame = frame[: length + 1]
     link = link_from_header(frame[:DLL_HEADER_SIZE])  # parse_dll, whose length check is the one above
+    if link.manufacturer_code in DIEHL_CODES:
+        link = standard_link(link, frame)
     pos = DLL_HEADER_SIZE
     ci = frame[pos]
     if ci in TPL_CIS:  # the usual telegram: the TPL right after the DLL
@@ -312,23 +337,41 @@ def _finish(  # noqa: PLR0917 - once a telegram: positional arguments are the ch
             record_set = parse_record_set(payload, pos)
             error = record_set.error
             records_error = None if error is None else str(error)
-    elif ci in MANUFACTURER_CIS:
+    elif ci in MANUFACTURER_CIS or ci == ALARM_REPORT_CI:
         pos += 1
         payload = data[pos:]
         record_set, records_error = _NO_RECORDS, None
     else:
         raise UnknownCiError(f"unknown CI field {ci:#04x}", pos)
+    link_id = None
     if address is None:  # the DLL's address: its fields are the identity
         assert link is not None
         _, _, _, manufacturer, meter_id, version, device_type, medium, _ = link
-    else:
+        if device_type == _RADIO_CONVERTER:
+            address = converted_meter(payload)
+    if address is not None:
         meter_id, manufacturer, version, device_type, medium = _identity(address)
+        if link is not None and link.meter_id != meter_id:
+            link_id = link.meter_id
     return _new_telegram(Telegram, (  # in field order
         raw, link, ell, afl, tpl,
         meter_id, manufacturer, version, device_type, medium,
         ci, security_mode, encrypted, payload, pos, record_set, access_number, status,
-        wired_link is not None, wired_link, records_error,
+        wired_link is not None, wired_link, records_error, link_id,
     ))
+
+
+_RADIO_CONVERTER = 0x37  # device type of a radio converter, meter side (EN 13757-4)
+_ENHANCED_ID = b"\x07\x79"  # DIF 64-bit integer, VIF enhanced identification: id (4), M (2), version, type
+
+
+def converted_meter(payload: bytes) -> bytes | None:
+    """The M+A of the meter behind a radio converter, from the enhanced identification record that opens
+    its payload (after the decryption check bytes), or None."""
+    start = 2 if payload[:2] == security.CHECK_BYTES else 0
+    if payload[start : start + 2] != _ENHANCED_ID or len(payload) < start + 10:
+        return None
+    return payload[start + 6 : start + 8] + payload[start + 2 : start + 6] + payload[start + 8 : start + 10]
 
 
 def _parse_wired(frame: bytes, key: KeySource) -> Telegram:
@@ -355,11 +398,22 @@ def parse_telegram(data: bytes, key: KeySource = None, *, link_crcs: bool = Fals
         if link_crcs:
             frame = bytes(strip_link_crcs(frame)[0])
         return _parse_radio(frame, key)
-    except WMBusError:
+    except WMBusError as error:
+        error.identity = _identity_of(frame)
         raise
     except (IndexError, ValueError, KeyError, TypeError, OverflowError) as exc:
         # A field combination no check above foresaw: still a typed error, never a crash.
-        raise FrameError(f"malformed telegram ({type(exc).__name__})", None) from None
+        malformed = FrameError(f"malformed telegram ({type(exc).__name__})", None)
+        malformed.identity = _identity_of(frame)
+        raise malformed from None
+
+
+def _identity_of(frame: bytes) -> Identity | None:
+    """What the headers of a telegram that failed to parse say of its meter, or None."""
+    try:
+        return peek_identity(frame)
+    except (WMBusError, IndexError, ValueError, KeyError, TypeError, OverflowError):
+        return None
 
 
 def clear_caches(*, per_meter_only: bool = False) -> None:
@@ -369,6 +423,7 @@ def clear_caches(*, per_meter_only: bool = False) -> None:
     layouts and shapes)."""
     _identity.cache_clear()
     clear_dll_caches()
+    clear_diehl_caches()
     security.clear_caches()
     clear_tpl_caches(per_meter_only=per_meter_only)
     if not per_meter_only:
@@ -378,19 +433,71 @@ def clear_caches(*, per_meter_only: bool = False) -> None:
 
 def peek_address(data: bytes) -> tuple[str, str, int, int]:
     """(meter id, manufacturer, version, device type) from the headers alone, without decrypting."""
+    meter_id, manufacturer, version, device_type = peek_identity(data)[:4]
+    return meter_id, manufacturer, version, device_type
+
+
+def peek_identity(data: bytes) -> Identity:
+    """The meter's identity from the headers in clear, without a key: what ``parse_telegram`` reports,
+    except where an encrypted ELL hides a TPL long header (then the link layer's or ELL's address, under
+    which the key is found). Raises a WMBusError only when not even the link layer can be read."""
     frame = bytes(data)
-    if is_long_frame(frame):
+    if frame[:1] == bytes((START,)) and is_long_frame(frame):
         if len(frame) < 15 or frame[6] not in TPL_CIS or TPL_CIS[frame[6]][0] is not HeaderKind.LONG:
             raise UnknownCiError("wired frame without a long header", 6)
-        id_bytes, m_code, version, device_type = frame[7:11], frame[11] | frame[12] << 8, frame[13], frame[14]
-        return meter_id_from_bytes(id_bytes), decode_manufacturer(m_code), version, device_type
+        wired_address = frame[11:13] + frame[7:11] + frame[13:15]
+        access_number = frame[15] if len(frame) > 15 else None
+        return Identity(*_identity(wired_address), frame[6], access_number, None)
     link = parse_dll(frame)
+    if link.manufacturer_code in DIEHL_CODES:
+        link = standard_link(link, frame)
+    address, access_number, ci = _peek_layers(frame, link.device_type == _RADIO_CONVERTER)
+    if address is None:
+        return Identity(
+            link.meter_id, link.manufacturer, link.version, link.device_type, link.medium, ci, access_number
+        )
+    meter_id, manufacturer, version, device_type, medium = _identity(address)
+    link_id = None if meter_id == link.meter_id else link.meter_id
+    return Identity(meter_id, manufacturer, version, device_type, medium, ci, access_number, link_id)
+
+
+def _peek_layers(frame: bytes, converter: bool) -> tuple[bytes | None, int | None, int | None]:
+    """(the M+A naming the meter if a header after the DLL does, access number, CI of the application
+    data) from the layers in clear; each stops where the frame ends or a layer is encrypted. ``converter``:
+    the DLL is a radio converter's, whose payload may name the meter."""
     pos = DLL_HEADER_SIZE
-    if len(frame) >= pos + 11 and frame[pos] in (EllCi.ADDRESSED, EllCi.ADDRESSED_SESSION):
-        return _identity(bytes(frame[pos + 3 : pos + 11]))[:4]
-    if len(frame) >= pos + 13 and frame[pos] in TPL_CIS and TPL_CIS[frame[pos]][0] is HeaderKind.LONG:
-        tpl = parse_tpl(frame, pos)[0]
-        assert tpl.meter_id is not None and tpl.manufacturer is not None
-        assert tpl.version is not None and tpl.device_type is not None
-        return tpl.meter_id, tpl.manufacturer, tpl.version, tpl.device_type
-    return link.meter_id, link.manufacturer, link.version, link.device_type
+    address = access_number = None
+    ci = frame[pos] if len(frame) > pos else None
+    if ci in ELL_CIS:
+        try:
+            ell, pos = parse_ell(frame, pos)
+        except WMBusError:
+            return None, None, None
+        address, access_number = ell.m_and_a, ell.access_number
+        if ell.session_number is not None:
+            if ell.encryption != EllEncryption.NONE:
+                return address, access_number, None
+            pos += PAYLOAD_CRC_SIZE
+        ci = frame[pos] if len(frame) > pos else None
+    if ci == AFL_CI:
+        try:
+            _, pos = parse_afl(frame, pos)
+        except WMBusError:
+            return address, access_number, None
+        ci = frame[pos] if len(frame) > pos else None
+    if ci is None or ci not in TPL_CIS:
+        return address, access_number, ci
+    kind = TPL_CIS[ci][0]
+    if kind is HeaderKind.LONG:
+        if len(frame) >= pos + 9:
+            address = frame[pos + 5 : pos + 7] + frame[pos + 1 : pos + 5] + frame[pos + 7 : pos + 9]
+        if len(frame) > pos + 9:
+            access_number = frame[pos + 9]
+    elif kind is HeaderKind.SHORT:
+        if len(frame) > pos + 1:
+            access_number = frame[pos + 1]
+        if address is None and converter and len(frame) > pos + 4 and not frame[pos + 4] & 0x1F:
+            address = converted_meter(frame[pos + 5 :])  # security mode 0: the payload is in clear
+    elif address is None and converter:
+        address = converted_meter(frame[pos + 1 :])
+    return address, access_number, ci

@@ -81,6 +81,8 @@ TPL_CIS: dict[int, tuple[HeaderKind, bool]] = {
     0x73: (HeaderKind.LONG, True),
 }
 MANUFACTURER_CIS = range(0xA0, 0xB8)
+#: Alarm report without a transport header (EN 13757-7 table 2); its payload goes to the decoders as sent.
+ALARM_REPORT_CI = 0x71
 
 SHORT_HEADER = Struct("access_number" / Int8ul, "status" / Int8ul, "config" / Int16ul)
 LONG_HEADER = Struct(

@@ -46,7 +46,18 @@ def test_input_file_with_keys_comments_and_blank_lines(tmp_path: Path) -> None:
     decoded, missing = _lines(result.stdout)
     assert decoded["encrypted"] is True and decoded["records"]
     assert "no key" in str(missing["error"]) and missing["error_type"] == "KeyMissingError"
+    # the error still names the meter with every header field read before it
+    for name in ("id", "manufacturer", "version", "device_type", "medium", "ci", "access_number"):
+        assert missing[name] == decoded[name], name
     assert key not in result.output.lower()
+
+
+def test_a_long_header_behind_a_repeater_prints_both_ids() -> None:
+    # DLL of a repeater (11111111), TPL long header of the meter (22334455, KAM), one volume record
+    frame = bytes.fromhex("1c 44 2304 11111111 01 32 72 55443322 2d2c 1b 16 42 00 0000 0413f8110000")
+    frame = bytes((len(frame) - 1,)) + frame[1:]
+    (line,) = _lines(runner.invoke(app, ["decode", frame.hex()]).stdout)
+    assert (line["id"], line["link_id"], line["manufacturer"]) == ("22334455", "11111111", "KAM")
 
 
 def test_default_key_and_stdin() -> None:

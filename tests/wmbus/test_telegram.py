@@ -17,6 +17,7 @@ from gateway.wmbus.errors import (
     WMBusError,
     WrongKeyError,
 )
+from gateway.wmbus.manufacturer import decode_manufacturer
 from gateway.wmbus.phl import add_format_a_crcs, add_format_b_crcs
 from gateway.wmbus.telegram import KeyLookup, Telegram, clear_caches, parse_telegram, peek_address
 from tests.vectors import Vector, all_vectors, radio_vectors
@@ -262,8 +263,9 @@ def test_caches_change_no_result() -> None:
 
 
 def test_identity_comes_from_the_layer_that_names_the_meter() -> None:
-    # The DLL's own fields serve when no TPL long header or ELL address names the meter (no second lookup).
-    checked = 0
+    # The DLL's own fields serve when no TPL long header, ELL address or converter's record names the meter;
+    # link_id keeps the DLL's id where another header names a different meter.
+    checked = converted = 0
     for vector in all_vectors():
         for key in (vector.key, None):
             try:
@@ -278,11 +280,23 @@ def test_identity_comes_from_the_layer_that_names_the_meter() -> None:
             elif ell is not None and ell.m_and_a is not None:
                 assert identity[:2] == (ell.meter_id, ell.manufacturer)
                 assert identity[2:] == (ell.m_and_a[6], ell.m_and_a[7], ell.medium)
+            elif link is not None and link.device_type == 0x37 and telegram.payload[:2] == b"\x07\x79":
+                # a radio converter: the enhanced identification record (id, M, version, type) names the meter
+                record = telegram.records[0]
+                assert record.quantity == "enhanced_identification"
+                assert isinstance(record.value, int)
+                data = record.raw[2:]
+                assert identity[:4] == (data[3::-1].hex(), decode_manufacturer(data[4] | data[5] << 8),
+                                        data[6], data[7])
+                converted += 1
             else:
                 assert link is not None
                 assert identity == (link.meter_id, link.manufacturer, link.version, link.device_type,
                                     link.medium)
+            link_id = None if link is None or link.meter_id == identity[0] else link.meter_id
+            assert telegram.link_id == link_id
             checked += 1
+    assert converted >= 2
     assert checked > 400
 
 
