@@ -9,7 +9,10 @@ abnormal error, 0x0080 bursting, 0x0040 removed, 0x0020 leaking, 0x0010 was back
 backflowing, 0x0004 was blocked, 0x0002 undersized, 0x0001 oversized. The IUWS ultrasonic meter (ZRI
 0x99 0x07, public: drivers/src/uiws.xmq) sends its most recent month end as the base of a compact
 profile in storage 30 (volume and type G date, the set day), a storage 1 volume of unknown meaning, and
-error flags whose bits are not public (reported as ``ERROR_FLAGS_<hex>``).
+error flags whose bits are not public (reported as ``ERROR_FLAGS_<hex>``). A register holding the top bit
+alone (0x80000000) has no value yet: the set day of a meter installed after it (telegrams of new Minomess
+meters show it beside an all-0x800000 monthly profile, where older ones send all ones, an invalid BCD): see
+gateway.decoders.no_value, applied to every ZRI telegram whichever decoder reads it.
 """
 
 from __future__ import annotations

@@ -61,9 +61,19 @@ def decode_real32(data: bytes) -> float | InvalidValue:
     return number if math.isfinite(number) else InvalidValue(bytes(data), "not a finite number (type H)")
 
 
+# Two-digit years (the 7-bit field holds 0-99): 81-99 are 1981-1999, 00-80 are 2000-2080, as OMS meters and
+# the reference decoders read them (meters do not set the type F hundred-year bits). 100-127 are no year
+# (127 is the standard's "every year" of periodic dates): an invalid value, never 2100-2127.
+_CENTURY_TURN = 81
+_YEARS = 100
+
+
 def _year(low3: int, high4: int) -> int:
-    # Two-digit years; the hundred-year bits are rarely set by meters, so 00-99 means 2000-2099.
-    return 2000 + (high4 << 3 | low3)
+    """The year of a 7-bit two-digit year field; 0 (datetime's ValueError) when it is out of range."""
+    two_digits = high4 << 3 | low3
+    if two_digits >= _YEARS:
+        return 0
+    return (1900 if two_digits >= _CENTURY_TURN else 2000) + two_digits
 
 
 def decode_date_g(data: bytes) -> date | InvalidValue:

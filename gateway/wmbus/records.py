@@ -230,6 +230,10 @@ def _layout(header: bytes) -> _Layout:
     difes = tuple(header[1:pos])
     vif = header[pos]
     pos += 1
+    text = b""
+    if vif & 0x7F == _PLAIN_TEXT_VIF:  # EN 13757-3: a length byte and the text follow the VIF, then VIFEs
+        text = header[pos + 1 : pos + 1 + header[pos]]
+        pos += 1 + header[pos]
     vifes_end = pos
     more = vif & 0x80
     while more:
@@ -287,8 +291,7 @@ def _layout(header: bytes) -> _Layout:
         modifiers = frozenset(names)
 
     if table is VifTable.PLAIN_TEXT:
-        # EN 13757-3 6.4.3: a length byte and the ASCII text after the VIFEs, last character first
-        unit = dt.decode_text(header[vifes_end + 1 :])
+        unit = dt.decode_text(text)  # ASCII, last character first
         description = f"plain-text VIF: {unit}"
 
     size = _LENGTH[field]
@@ -463,17 +466,17 @@ def _scan(payload: bytes) -> tuple[list[_Entry], int | None, _Break | None, int]
             return entries, None, ("record ends before its VIF", pos, start), end
         vif = payload[pos]
         pos += 1
-        if vif & 0x80:
-            pos, fault, read = _skip_extensions(payload, pos, end, "VIFEs")
-            if fault is not None:
-                return entries, None, (fault, pos, start), read
-        if vif & 0x7F == 0x7C:  # plain-text VIF
+        if vif & 0x7F == 0x7C:  # plain-text VIF: its length byte and text come before any VIFE
             if pos >= end:
                 return entries, None, ("record ends before its plain-text VIF", pos, start), end
             length_at = pos
             pos += 1 + payload[pos]
             if pos > end:  # the text itself is never read: only its length byte
                 return entries, None, ("record ends inside its plain-text VIF", end, start), length_at + 1
+        if vif & 0x80:
+            pos, fault, read = _skip_extensions(payload, pos, end, "VIFEs")
+            if fault is not None:
+                return entries, None, (fault, pos, start), read
         header = payload[start:pos]
         layout = layouts.get(header)
         if layout is None:

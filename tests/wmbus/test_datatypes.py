@@ -9,6 +9,7 @@ import pytest
 
 from gateway.wmbus import datatypes as dt
 from gateway.wmbus.datatypes import InvalidValue
+from gateway.wmbus.records import parse_records
 
 
 @pytest.mark.parametrize(
@@ -109,3 +110,36 @@ def test_lvar_values() -> None:
     assert dt.decode_lvar(0xE2, bytes.fromhex("3412")) == 0x1234
     assert dt.decode_lvar(0xF0, bytes(range(16))) == bytes(range(16))
     assert isinstance(dt.decode_lvar(0xC1, bytes.fromhex("AB")), InvalidValue)
+
+
+def _date_g(year: int, month: int, day: int) -> bytes:
+    """Type G as EN 13757-3 Annex A lays it out: day and the year's low 3 bits, month and its high 4."""
+    return bytes(((year & 0x07) << 5 | day, (year >> 3) << 4 | month))
+
+
+@pytest.mark.parametrize(("two_digits", "year"), [(96, 1996), (81, 1981), (99, 1999), (0, 2000), (24, 2024),
+                                                  (80, 2080)])
+def test_two_digit_years_before_2000_stay_in_their_century(two_digits: int, year: int) -> None:
+    assert dt.decode_date_g(_date_g(two_digits, 3, 15)) == date(year, 3, 15)
+    # type F: minute, hour, then the date bytes of type G
+    assert dt.decode_datetime_f(bytes((30, 12)) + _date_g(two_digits, 3, 15)) == datetime(year, 3, 15, 12, 30)
+    # type I: second, minute, hour, then the date bytes, then the week
+    assert dt.decode_datetime_i(bytes((5, 30, 12)) + _date_g(two_digits, 3, 15) + b"\x00") == datetime(
+        year, 3, 15, 12, 30, 5
+    )
+
+
+@pytest.mark.parametrize("two_digits", [100, 113, 127])
+def test_a_year_field_beyond_99_is_an_invalid_value(two_digits: int) -> None:
+    for value in (
+        dt.decode_date_g(_date_g(two_digits, 3, 15)),
+        dt.decode_datetime_f(bytes((30, 12)) + _date_g(two_digits, 3, 15)),
+        dt.decode_datetime_i(bytes((5, 30, 12)) + _date_g(two_digits, 3, 15) + b"\x00"),
+    ):
+        assert isinstance(value, InvalidValue)
+
+
+def test_a_set_day_record_of_1996_is_read_as_1996() -> None:
+    # DIF 0x42 (16 bits, storage 1), VIF 0x6C (date, type G)
+    (record,) = parse_records(b"\x42\x6c" + _date_g(96, 12, 31), base_offset=0)
+    assert (record.quantity, record.storage, record.value) == ("date", 1, date(1996, 12, 31))

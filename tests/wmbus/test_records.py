@@ -15,7 +15,7 @@ from gateway.wmbus.crc import crc16
 from gateway.wmbus.datatypes import InvalidValue
 from gateway.wmbus.errors import CrcError, RecordError, TruncatedError
 from gateway.wmbus.phl import strip_format_b
-from gateway.wmbus.records import DataRecord, Function, PartialRecordError, parse_records
+from gateway.wmbus.records import DataRecord, Function, PartialRecordError, parse_record_set, parse_records
 from gateway.wmbus.vif import VifTable
 from tests.vectors import Vector, radio_vectors
 from tests.wmbus.shape_cache import no_known_shapes
@@ -231,11 +231,34 @@ def test_manufacturer_vifes_after_0x7f() -> None:
 
 
 def test_plain_text_vif_with_vifes() -> None:
-    # 0xFC: VIFEs first, then length and text (EN 13757-3 6.4.3)
-    record = one("01FC3C03636261" + "05")
+    # 0xFC: the length byte and the text follow the VIF directly, then the VIFEs (EN 13757-3 6.4.3)
+    record = one("01FC03636261" + "3C" + "05")
     assert record.unit == "abc"
     assert "backward_flow" in record.modifiers
     assert record.vifes == (0x3C,)
+    assert record.value == 5
+
+
+def test_plain_text_units_with_a_correction_factor_among_other_records() -> None:
+    # A sensor's payload as the standard lays it out: a volume, then relative humidity in 0.01 % with the
+    # unit as text "%RH" and VIFE 0x74 (x 10^-2), then a temperature in 0.1 degC (VIF 0x66), a text unit
+    # without VIFE, and a last volume at storage 1: every record must be read, none left to the break.
+    payload = bytes.fromhex(
+        "0413E8030000"  # 1.000 m3
+        "02FC03" + "%RH"[::-1].encode().hex() + "74" + "7214"  # 5234 x 0.01 = 52.34 %RH
+        + "0266D200"  # 21.0 degC
+        + "017C01" + b"x".hex() + "07"  # 7 x
+        + "4413D0070000"  # 2.000 m3 at storage 1
+    )
+    records = parse_records(payload, base_offset=0)
+    assert [r.quantity for r in records] == ["volume", "plain_text", "external_temperature", "plain_text",
+                                             "volume"]
+    humidity = records[1]
+    assert (humidity.unit, humidity.vifes) == ("%RH", (0x74,))
+    assert humidity.value == pytest.approx(52.34)
+    assert (records[3].unit, records[3].value) == ("x", 7)
+    assert (records[4].storage, records[4].value) == (1, 2.0)
+    assert parse_record_set(payload, 0).error is None
 
 
 def test_partial_records_are_kept_on_error() -> None:

@@ -1,0 +1,59 @@
+"""A register holding the maker's "no value" pattern is never published as a volume (Zenner: 0x80000000).
+
+Frames written from EN 13757-3's record layout: a ZRI water meter (short TPL, no encryption) with its
+current volume and its set day in storage 8 (Minomess), the set-day volume as a type B int32 or as BCD.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from gateway.decoders import decode_reading
+from gateway.reading import Reading
+from gateway.wmbus.manufacturer import encode_manufacturer
+from gateway.wmbus.telegram import parse_telegram
+
+AT = datetime(2026, 12, 1, tzinfo=UTC)
+TOTAL = "0413" + (1234).to_bytes(4, "little").hex()  # 1.234 m3, int32, litres
+SET_DAY_DATE = "82046C" + "E121"  # storage 8, type G: 2023-01-01
+
+
+def _reading(records_hex: str) -> Reading:
+    body = (
+        b"\x44" + encode_manufacturer("ZRI").to_bytes(2, "little") + bytes.fromhex("51413121" "01" "16")
+        + bytes.fromhex("7A 36 00 0000") + bytes.fromhex(records_hex)
+    )
+    return decode_reading(parse_telegram(bytes((len(body),)) + body), AT)
+
+
+@pytest.mark.parametrize("register", [
+    "840413" + "00000080",  # int32 (type B): -2147483648 if read as a number
+    "8C0413" + "00000080",  # 8-digit BCD: 80000000 if read as a number
+])
+def test_a_set_day_without_a_value_publishes_no_target_volume(register: str) -> None:
+    reading = _reading(TOTAL + register + SET_DAY_DATE)
+    assert reading.decoder == "minomess"
+    assert reading.total_m3 == pytest.approx(1.234)
+    assert reading.target_m3 is None
+    assert reading.target_date == date(2023, 1, 1)
+    assert reading.extra["no_value"] == "storage_8_m3"
+
+
+def test_a_real_set_day_value_is_kept() -> None:
+    reading = _reading(TOTAL + "840413" + (1000).to_bytes(4, "little").hex() + SET_DAY_DATE)
+    assert reading.target_m3 == pytest.approx(1.0)
+    assert "no_value" not in reading.extra
+
+
+def test_a_current_volume_without_a_value_is_not_published() -> None:
+    reading = _reading("0413" + "00000080" + "840413" + (1000).to_bytes(4, "little").hex() + SET_DAY_DATE)
+    assert reading.total_m3 is None
+    assert reading.target_m3 == pytest.approx(1.0)
+    assert reading.extra["no_value"] == "total_m3"
+
+
+def test_a_negative_volume_that_is_not_the_pattern_stays_a_number() -> None:
+    reading = _reading("0413" + (-5).to_bytes(4, "little", signed=True).hex())
+    assert reading.total_m3 == pytest.approx(-0.005)
