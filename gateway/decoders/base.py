@@ -14,6 +14,7 @@ from typing import NamedTuple
 from gateway.decoders.compact import expand_compact, learn_layout
 from gateway.decoders.draft import ReadingDraft
 from gateway.decoders.fields import Direction, Field
+from gateway.decoders.no_value import TOP_BIT_MAKERS, drop_no_values
 from gateway.decoders.plan import PLAN_LIMIT, Records, plan_for, record_value
 from gateway.decoders.status import FlagTable, apply_tpl_status, word_of
 from gateway.wmbus.errors import WMBusError
@@ -180,6 +181,8 @@ class MeterDecoder:
             fill(records, draft)
         if offer_set_days is not None:
             offer_set_days(records, draft)
+        if telegram.manufacturer in TOP_BIT_MAKERS:
+            drop_no_values(records, draft)
         status = telegram.status
         if status is not None:
             apply_tpl_status(status, draft, self.tpl_bits)
