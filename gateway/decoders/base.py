@@ -181,8 +181,8 @@ class MeterDecoder:
             fill(records, draft)
         if offer_set_days is not None:
             offer_set_days(records, draft)
-        if telegram.manufacturer in TOP_BIT_MAKERS:
-            drop_no_values(records, draft)
+        if telegram.manufacturer in TOP_BIT_MAKERS and b"\x00\x80" in telegram.payload:
+            drop_no_values(records, draft)  # builds the records: only where the pattern may be
         status = telegram.status
         if status is not None:
             apply_tpl_status(status, draft, self.tpl_bits)

@@ -14,8 +14,8 @@ from gateway.wmbus.records import DataRecord
 
 #: Makers whose registers use the top-bit-alone pattern for "no value".
 TOP_BIT_MAKERS = frozenset({"ZRI"})
-# Data bytes of each DIF data field (the integer and BCD ones a register uses).
-_DATA_SIZES = {0x1: 1, 0x2: 2, 0x3: 3, 0x4: 4, 0x6: 6, 0x7: 8, 0x9: 1, 0xA: 2, 0xB: 3, 0xC: 4, 0xE: 6}
+# Data bytes of each DIF data field of 2 bytes or more (the integer and BCD ones a volume register uses).
+_DATA_SIZES = {0x2: 2, 0x3: 3, 0x4: 4, 0x6: 6, 0x7: 8, 0xA: 2, 0xB: 3, 0xC: 4, 0xE: 6}
 
 
 def is_no_value(record: DataRecord) -> bool:
