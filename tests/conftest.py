@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +26,25 @@ MosquittoFactory = Callable[..., Mosquitto]
 # (and so every subprocess's) to the one its expectations were written in, whatever CI's machine uses.
 os.environ["TZ"] = "Europe/Rome"
 time.tzset()
+
+
+@pytest.fixture(autouse=True)
+def _root_logger_restored() -> Iterator[None]:
+    """A command run in a test (``configure_logging``) must not leave its handler for later tests.
+
+    Otherwise the root logger keeps writing to a stream the test runner has closed ("Logging error:
+    I/O operation on closed file" in every later test) at the level that command chose.
+    """
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture

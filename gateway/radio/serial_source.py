@@ -195,8 +195,9 @@ class SerialSource(ABC):
                 self._closing = False
         if task is not None and not task.done():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # asyncio.wait, not ``await task``: suppressing the reader's CancelledError would also
+            # swallow a cancellation of our own caller, and frames() would then retry forever.
+            await asyncio.wait((task,))
         self._fail_pending(SourceError("port closed"))
 
     async def _read_loop(self, reader: asyncio.StreamReader) -> None:
