@@ -51,10 +51,10 @@ def _rich(name: str) -> Console:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    """Print an error on stderr and exit; the message is plain text (``[[radio]]`` stays as written)."""
+    """Print an error on stderr and exit; plain text (``[[radio]]`` stays as written), lines never wrapped."""
     from rich.markup import escape  # noqa: PLC0415
 
-    _rich("errors").print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    _rich("errors").print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

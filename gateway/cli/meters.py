@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import codecs
-import getpass
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -24,6 +23,7 @@ from gateway.billing.meters import (
 from gateway.cli.common import ConfigOption, StateDirOption, console, errors, fail, provisioning, settings
 from gateway.cli.decoders_cmd import add_decoder_files
 from gateway.cli.status import open_state
+from gateway.daemon.preflight import current_user
 from gateway.keys import KeyFileError, normalise_meter_id, parse_key, read_key_file
 
 KEY_HELP_NOTE = " A key on the command line shows in ps and the shell history: prefer --key-file"
@@ -106,7 +106,11 @@ def add(
 @meters_app.command("import")
 def import_(
     file: Annotated[
-        Path, typer.Argument(help="CSV with a header row: id,key[,decoder,name,customer]; '-' reads stdin.")
+        Path,
+        typer.Argument(
+            help="CSV with a header row: id,key[,decoder,name,customer]; '-' reads stdin.",
+            readable=False,  # checked when read: an unreadable file gets the hint to pipe it in
+        ),
     ],
     encoding: Annotated[
         str,
@@ -145,7 +149,7 @@ def _read_text(file: Path, encoding: str) -> str:
         data = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
     except PermissionError:
         fail(
-            f"{file}: permission denied for user {getpass.getuser()} (the service user cannot read your home"
+            f"{file}: permission denied for user {current_user()} (the service user cannot read your home"
             f" folder): pipe the file in instead: ... meters import - < {file}"
         )
     except OSError as err:

@@ -2,6 +2,8 @@
 
 tomllib reports syntax errors with a line but loses the lines of values, so ``toml_lines.KeyLines`` finds
 each key's line in the text itself; a semantic error ("mqtt.url must start with mqtt://") then points there.
+Every problem of a file is found in one pass: a wrong value is recorded and its default used, so that the
+rest of its table, and every other table, is still checked.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class ConfigError(Exception):
     def __init__(self, message: str, *, path: Path | None = None, key: str = "", line: int | None = None):
         self.message = message
         self.more: list[ConfigError] = []  # further problems found in the same file
+        # the file as far as it could be read (defaults for the wrong values): what else to check
+        self.partial: GatewayConfig | None = None
         self.path = path
         self.key = key
         self.line = line
@@ -168,6 +172,10 @@ class GatewayConfig:
 # Typed access to one table, recording what was read so that unknown keys are reported
 
 
+class _ReportedError(Exception):
+    """A problem already recorded; the table it was found in cannot be read further."""
+
+
 class _Table:
     def __init__(self, data: Mapping[str, Any], path: KeyPath, loader: _Loader) -> None:
         self.data = data
@@ -179,6 +187,10 @@ class _Table:
         path = self.path if key is None else (*self.path, key)
         return self.loader.error(path, message)
 
+    def report(self, key: str | int | None, message: str) -> None:
+        """Record a problem and go on (the caller uses a default)."""
+        self.loader.problems.append(self.error(key, message))
+
     def _get(self, key: str) -> Any:
         self.used.add(key)
         return self.data.get(key)
@@ -188,15 +200,19 @@ class _Table:
         if value is None:
             return default
         if not isinstance(value, str) or not value.strip():
-            raise self.error(key, "must be a non-empty string")
+            self.report(key, "must be a non-empty string")
+            return default
         if choices and value not in choices:
-            raise self.error(key, f"must be one of {', '.join(choices)}; got {value!r}")
+            self.report(key, f"must be one of {', '.join(choices)}; got {value!r}")
+            return default
         return value
 
     def required_string(self, key: str, *, choices: tuple[str, ...] = ()) -> str:
+        if self.data.get(key) is None:
+            raise self.error(None, f"missing required key {key!r}")
         value = self.string(key, choices=choices)
         if value is None:
-            raise self.error(None, f"missing required key {key!r}")
+            raise _ReportedError
         return value
 
     def number(self, key: str, default: float, *, minimum: float | None = None) -> float:
@@ -204,9 +220,11 @@ class _Table:
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.error(key, f"must be a number, got {type(value).__name__}")
+            self.report(key, f"must be a number, got {type(value).__name__}")
+            return default
         if minimum is not None and value < minimum:
-            raise self.error(key, f"must be at least {minimum}, got {value}")
+            self.report(key, f"must be at least {minimum}, got {value}")
+            return default
         return float(value)
 
     def integer(self, key: str, default: int, *, minimum: int | None = None) -> int:
@@ -214,9 +232,11 @@ class _Table:
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(key, f"must be an integer, got {type(value).__name__}")
+            self.report(key, f"must be an integer, got {type(value).__name__}")
+            return default
         if minimum is not None and value < minimum:
-            raise self.error(key, f"must be at least {minimum}, got {value}")
+            self.report(key, f"must be at least {minimum}, got {value}")
+            return default
         return value
 
     def boolean(self, key: str, default: bool) -> bool:
@@ -224,7 +244,8 @@ class _Table:
         if value is None:
             return default
         if not isinstance(value, bool):
-            raise self.error(key, "must be true or false")
+            self.report(key, "must be true or false")
+            return default
         return value
 
     def path_value(self, key: str) -> Path | None:
@@ -241,7 +262,8 @@ class _Table:
         if value is None:
             value = {}
         if not isinstance(value, dict):
-            raise self.error(key, "must be a table")
+            self.report(key, "must be a table")
+            value = {}
         return _Table(value, (*self.path, key), self.loader)
 
     def raw_table(self, key: str) -> dict[str, Any]:
@@ -251,13 +273,14 @@ class _Table:
     def finish(self) -> None:
         for key in self.data:
             if key not in self.used:
-                raise self.error(key, "unknown key")
+                self.report(key, "unknown key")
 
 
 class _Loader:
     def __init__(self, text: str, origin: Path | None) -> None:
         self.origin = origin
         self.lines = KeyLines(text)
+        self.problems: list[ConfigError] = []  # recorded by the tables, in the order found
 
     def error(self, path: KeyPath, message: str) -> ConfigError:
         return ConfigError(message, path=self.origin, key=format_key(path), line=self.lines.line_of(path))
@@ -285,6 +308,8 @@ def parse_config(text: str, origin: Path | None = None) -> GatewayConfig:
         except ConfigError as err:
             problems.append(err)
             return
+        except _ReportedError:
+            return
         if name:
             config_fields[name] = value
         elif isinstance(value, dict):
@@ -300,9 +325,15 @@ def parse_config(text: str, origin: Path | None = None) -> GatewayConfig:
     section("billing", lambda: _check_billing(root.table("billing")))
     section("health", lambda: _check_health(root.table("health")))
     section("", root.finish)
+    problems += loader.problems
     if problems:
+        problems.sort(key=lambda problem: problem.line or 0)  # in the order of the file
         first = problems[0]
         first.more = problems[1:]
+        try:
+            first.partial = GatewayConfig(origin=origin, **config_fields)
+        except (TypeError, ValueError):
+            first.partial = None
         raise first
     return GatewayConfig(origin=origin, **config_fields)
 
@@ -311,14 +342,16 @@ def _parse_gateway(root: _Table) -> dict[str, Any]:
     gateway = root.table("gateway")
     gateway_id = gateway.string("id", "gateway") or "gateway"
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", gateway_id):
-        raise gateway.error("id", "only letters, digits, '_', '.' and '-' (it is an MQTT topic level)")
+        gateway.report("id", "only letters, digits, '_', '.' and '-' (it is an MQTT topic level)")
+        gateway_id = "gateway"
     state_dir = gateway.path_value("state_dir") or DEFAULT_STATE_DIR
     configured_timezone = gateway.string("timezone", "")
     timezone = configured_timezone or machine_timezone()
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise gateway.error("timezone", f"unknown time zone {timezone!r}") from None
+        gateway.report("timezone", f"unknown time zone {timezone!r}")
+        configured_timezone, timezone = "", machine_timezone()
     fields: dict[str, Any] = {
         "gateway_id": gateway_id,
         "state_dir": state_dir,
@@ -351,7 +384,8 @@ def _parse_homeassistant(root: _Table) -> dict[str, Any]:
     discovery = homeassistant.boolean("discovery", False)
     prefix = homeassistant.string("prefix", DEFAULT_DISCOVERY_PREFIX) or DEFAULT_DISCOVERY_PREFIX
     if any(ch in prefix for ch in "#+\x00") or prefix.startswith("/"):
-        raise homeassistant.error("prefix", f"{prefix!r} cannot start an MQTT topic")
+        homeassistant.report("prefix", f"{prefix!r} cannot start an MQTT topic")
+        prefix = DEFAULT_DISCOVERY_PREFIX
     homeassistant.finish()
     return {"ha_discovery": discovery, "ha_prefix": prefix}
 
@@ -363,7 +397,8 @@ def _parse_metrics(root: _Table) -> str | None:
         try:
             parse_listen(listen)
         except MetricsAddressError as err:
-            raise metrics.error("listen", str(err)) from None
+            metrics.report("listen", str(err))
+            listen = ""
     metrics.finish()
     return listen or None
 
@@ -378,34 +413,45 @@ def _parse_sources(root: _Table, loader: _Loader) -> tuple[SourceConfig, ...]:
     names: set[str] = set()
     for index, item in enumerate(items):
         if not isinstance(item, dict):
-            raise root.error("radio", "must be one or more [[radio]] tables")
-        table = _Table(item, ("radio", index), loader)
-        kind = SourceKind(table.required_string("type", choices=tuple(SourceKind)))
-        name = table.string("name", kind.value) or kind.value
-        if name in names:
-            raise table.error("name", f"another radio is already named {name!r}; give each a unique name")
-        names.add(name)
-        device = table.string("device")
-        if kind in SERIAL_KINDS and device is None:
-            raise table.error(None, f"missing required key 'device' (e.g. /dev/wmbus-{kind})")
-        path = table.path_value("path")
-        if kind is SourceKind.REPLAY and path is None:
-            raise table.error(None, "missing required key 'path' (the recording to replay)")
-        sources.append(
-            SourceConfig(
-                kind=kind,
-                name=name,
-                device=device,
-                link_mode=_link_mode(table, kind),
-                command=table.string("command"),
-                path=path,
-                meter_count=table.integer("meters", 36, minimum=1),
-                seed=table.integer("seed", 1),
-                speed=table.number("speed", 1.0, minimum=0.001),
-            )
-        )
-        table.finish()
+            root.report("radio", "must be one or more [[radio]] tables")
+            continue
+        # a radio that cannot be read is left out; the others are still checked
+        try:
+            source = _parse_source(_Table(item, ("radio", index), loader), names)
+        except ConfigError as err:
+            loader.problems.append(err)
+        except _ReportedError:
+            pass
+        else:
+            sources.append(source)
     return tuple(sources)
+
+
+def _parse_source(table: _Table, names: set[str]) -> SourceConfig:
+    kind = SourceKind(table.required_string("type", choices=tuple(SourceKind)))
+    name = table.string("name", kind.value) or kind.value
+    if name in names:
+        raise table.error("name", f"another radio is already named {name!r}; give each a unique name")
+    names.add(name)
+    device = table.string("device")
+    if kind in SERIAL_KINDS and device is None:
+        raise table.error(None, f"missing required key 'device' (e.g. /dev/wmbus-{kind})")
+    path = table.path_value("path")
+    if kind is SourceKind.REPLAY and path is None:
+        raise table.error(None, "missing required key 'path' (the recording to replay)")
+    source = SourceConfig(
+        kind=kind,
+        name=name,
+        device=device,
+        link_mode=_link_mode(table, kind),
+        command=table.string("command"),
+        path=path,
+        meter_count=table.integer("meters", 36, minimum=1),
+        seed=table.integer("seed", 1),
+        speed=table.number("speed", 1.0, minimum=0.001),
+    )
+    table.finish()
+    return source
 
 
 def _link_mode(table: _Table, kind: SourceKind) -> str:
@@ -413,18 +459,22 @@ def _link_mode(table: _Table, kind: SourceKind) -> str:
     mode = table.string("link_mode", choices=LINK_MODES)
     if kind in N_MODE_KINDS:
         if mode is None:
-            raise table.error(
-                None, "missing required key 'link_mode': the N channel your meters send on, N1a ... N1f"
-            )
+            if "link_mode" not in table.data:
+                table.report(
+                    None, "missing required key 'link_mode': the N channel your meters send on, N1a ... N1f"
+                )
+            return N_LINK_MODES[0]
         if mode not in N_LINK_MODES:
-            raise table.error(
+            table.report(
                 "link_mode", f"an {kind} receives 169 MHz N mode (N1a ... N1f, N2a ... N2f), not {mode}"
             )
+            return N_LINK_MODES[0]
     elif kind in SERIAL_KINDS and mode in N_LINK_MODES:
-        raise table.error(
+        table.report(
             "link_mode",
             f"{mode} is a 169 MHz N mode; an {kind} receives at 868 MHz: use an amb3665 or im170a",
         )
+        return "C1T1"
     return mode or "C1T1"
 
 
@@ -434,13 +484,18 @@ def _parse_mqtt(root: _Table) -> MqttConfig | None:
         return None
     mqtt = root.table("mqtt")
     url = mqtt.required_string("url")
-    check_mqtt_url(url, lambda message: mqtt.error("url", message))
+    try:
+        check_mqtt_url(url, lambda message: mqtt.error("url", message))
+    except ConfigError as err:
+        mqtt.loader.problems.append(err)
     prefix = mqtt.string("prefix", DEFAULT_PREFIX) or DEFAULT_PREFIX
     if any(ch in prefix for ch in "#+") or prefix.startswith("/") or prefix.endswith("/"):
-        raise mqtt.error("prefix", "must not contain '#' or '+' nor start or end with '/'")
+        mqtt.report("prefix", "must not contain '#' or '+' nor start or end with '/'")
+        prefix = DEFAULT_PREFIX
     password_file = mqtt.path_value("password_file")
     if "password" in mqtt.data:
-        raise mqtt.error("password", "put the password in a file of its own and name it in password_file")
+        mqtt.used.add("password")
+        mqtt.report("password", "put the password in a file of its own and name it in password_file")
     config = MqttConfig(
         url=url,
         prefix=prefix,
@@ -472,40 +527,59 @@ def check_mqtt_url(url: str, error: Any = None) -> None:
 
 
 def _check_billing(billing: _Table) -> dict[str, Any]:
-    """Check [billing] against BillingSettings' fields and its own range checks."""
+    """Check [billing] against BillingSettings' fields and its own range checks, every key."""
     known = {item.name: item for item in dataclasses.fields(BillingSettings)}
     out: dict[str, Any] = {}
     for key, value in billing.data.items():
         billing.used.add(key)
-        if key not in known:
-            raise billing.error(key, f"unknown key (known: {', '.join(sorted(known))})")
+        problem = _billing_value_problem(key, value, known)
+        if problem:
+            billing.report(key, problem)
+            continue
         default = known[key].default
-        if isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise billing.error(key, "must be true or false")
-        elif isinstance(default, int) and (isinstance(value, bool) or not isinstance(value, int)):
-            raise billing.error(key, "must be an integer")
-        elif isinstance(default, float) and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise billing.error(key, "must be a number")
-        if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
-            raise billing.error(key, f"must not be negative, got {value}")
         out[key] = float(value) if isinstance(default, float) else value
     try:
         BillingSettings.from_mapping(out)
     except ValueError as err:
         culprit = next((key for key in out if key in str(err)), None)
-        raise billing.error(culprit, str(err)) from None
+        billing.report(culprit, str(err))
+        return {}
     return out
 
 
+def _billing_value_problem(key: str, value: Any, known: Mapping[str, dataclasses.Field[Any]]) -> str:
+    if key not in known:
+        return f"unknown key (known: {', '.join(sorted(known))})"
+    default = known[key].default
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            return "must be true or false"
+    elif isinstance(default, int) and (isinstance(value, bool) or not isinstance(value, int)):
+        return "must be an integer"
+    elif isinstance(default, float) and (isinstance(value, bool) or not isinstance(value, int | float)):
+        return "must be a number"
+    if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+        return f"must not be negative, got {value}"
+    return ""
+
+
 def _check_health(health: _Table) -> dict[str, Any]:
-    """Check [health] with the health monitor's own validation, pointing at the key's line."""
+    """Check [health] with the health monitor's own validation, pointing at each wrong key's line."""
     data = dict(health.data)
     health.used.update(data)
     try:
         HealthSettings.from_mapping(data)
     except HealthSettingsError as err:
-        raise health.error(err.key if err.key in data else None, err.message) from None
+        # the monitor stops at the first wrong key: ask it about each key alone to name them all
+        wrong = []
+        for key, value in data.items():
+            try:
+                HealthSettings.from_mapping({key: value})
+            except HealthSettingsError as alone:
+                wrong.append(alone)
+        for problem in wrong or [err]:
+            health.report(problem.key if problem.key in data else None, problem.message)
+        return {}
     return data
 
 

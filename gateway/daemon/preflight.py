@@ -16,7 +16,8 @@ from pathlib import Path
 from gateway.daemon.config import GatewayConfig, SourceKind
 
 
-def _user() -> str:
+def current_user() -> str:
+    """The effective user's name (the one the kernel checks), not $USER."""
     try:
         return pwd.getpwuid(os.geteuid()).pw_name
     except KeyError:
@@ -41,8 +42,8 @@ def check_device(key: str, device: str) -> str | None:
     if not os.access(device, os.R_OK | os.W_OK):
         group = _group_of(device)
         return (
-            f"{key}: user {_user()} may not open {device} (group {group}): add the user to group {group}"
-            " (see docs/install.md), then log in again"
+            f"{key}: user {current_user()} may not open {device} (group {group}): add the user to group"
+            f" {group} (see docs/install.md), then log in again"
         )
     return None
 
@@ -58,7 +59,7 @@ def check_readable(key: str, path: Path) -> str | None:
     if not stat.S_ISREG(mode):
         return f"{key}: {path} is not a file"
     if not os.access(path, os.R_OK):
-        return f"{key}: user {_user()} may not read {path}"
+        return f"{key}: user {current_user()} may not read {path}"
     return None
 
 
@@ -79,7 +80,7 @@ def check_state_dir(path: Path) -> str | None:
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not os.access(existing, os.W_OK | os.X_OK):
-        return f"gateway.state_dir: user {_user()} may not write {existing}"
+        return f"gateway.state_dir: user {current_user()} may not write {existing}"
     return None
 
 

@@ -556,7 +556,12 @@ class Daemon:
                 fresh = effective_config(fresh, self.options)
             fleet = Provisioning(fresh.meters_path, fresh.keys_path).load()
         except (ConfigError, MetersFileError, KeyFileError) as err:
-            log.error("reload refused, keeping the running configuration: %s", err)
+            more = len(err.more) if isinstance(err, ConfigError) else 0
+            log.error(
+                "reload refused, keeping the running configuration: %s%s",
+                err,
+                f" (and {more} more problems: wmbus-gateway config check lists them)" if more else "",
+            )
             self.notifier.ready("reload refused: see the log")
             return
         self.flush()

@@ -115,3 +115,40 @@ def test_meters_import_reads_standard_input(tmp_path: Path) -> None:
     assert "imported -:" in result.output
     code, out = invoke("meters", "list", "--state-dir", str(state))
     assert code == 0 and example.read_text().splitlines()[1].split(",")[0] in out
+
+
+def test_config_check_lists_every_problem_of_every_section_and_what_the_file_names(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.toml"
+    missing_stick, missing_secret = tmp_path / "ttyMissing", tmp_path / "mqtt-password"
+    path.write_text(
+        '[gateway]\nid = "has space"\ntimezone = "Mars/Olympus"\n'
+        f'state_dir = "{tmp_path / "state"}"\n\n'
+        f'[[radio]]\ntype = "im871a"\nname = "roof"\ndevice = "{missing_stick}"\nlink_mode = "N1a"\n\n'
+        '[[radio]]\ntype = "amb3665"\nname = "valley"\n\n'
+        f'[mqtt]\nurl = "mqtt://broker:70000"\nprefix = "a/"\npassword_file = "{missing_secret}"\n\n'
+        '[metrics]\nlisten = "0.0.0.0:99999"\n\n'
+        "[dedup]\nwindow_s = -1\ncolour = 1\n\n"
+        "[health]\nmin_silence_s = -5\nno_such_knob = 1\n"
+    )
+    code, out = invoke("config", "check", "--config", str(path))
+    assert code == 1
+    expected = [
+        f"{path}:2: gateway.id: only letters",
+        f"{path}:3: gateway.timezone: unknown time zone 'Mars/Olympus'",
+        f"{path}:10: radio[0].link_mode: N1a is a 169 MHz N mode",
+        f"{path}:12: radio[1]: missing required key 'device'",
+        f"{path}:17: mqtt.url: port 70000 is out of range (1-65535)",
+        f"{path}:18: mqtt.prefix: must not contain",
+        f"{path}:22: metrics.listen: '0.0.0.0:99999': port 99999 is out of range",
+        f"{path}:25: dedup.window_s: must be at least",
+        f"{path}:26: dedup.colour: unknown key",
+        f"{path}:29: health.min_silence_s:",
+        f"{path}:30: health.no_such_knob:",
+        f"radio[0] (roof).device: {missing_stick} does not exist",  # what the file names, read as far as
+        f"mqtt.password_file: {missing_secret} does not exist",  # the file could be read
+    ]
+    lines = [line.strip() for line in out.splitlines()]
+    assert lines[0] == f"error: {len(expected)} problems:"
+    for start in expected:  # each on a line of its own, once, unwrapped
+        assert sum(line.startswith(start) for line in lines) == 1, start
+    assert len(lines) == len(expected) + 1
