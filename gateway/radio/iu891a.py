@@ -3,7 +3,10 @@
 Message (IMST "iU891A-XL HCI" / WM-Bus gateway application): SLIP (RFC 1055: END 0xC0, ESC 0xDB,
 0xDC, 0xDD) around ``SAP id | message id | [status, in responses] | payload | CRC16 little-endian``,
 CRC-16/X-25 over SAP id..payload. RX_MESSAGE_IND (SAP 0x09, id 0x20) payload: timestamp (4),
-reception info (3), RSSI (signed dBm), then the telegram from its L field.
+decryption status, encryption mode, packet info, RSSI (signed dBm), then the telegram from its L field
+with the link-layer CRCs removed. The packet info names the mode each telegram was heard in (IMST's
+PI codes: 0x01 S, 0x02 T, 0x04 and 0x05 C, 0x06 T; +0x10 for frame format B): in combined C/T reception
+it tells C1 from T1 telegram by telegram.
 """
 
 from __future__ import annotations
@@ -29,8 +32,21 @@ SLIP_END = 0xC0
 SLIP_ESC = 0xDB
 SLIP_ESC_END = 0xDC
 SLIP_ESC_ESC = 0xDD
-RX_HEADER = 8  # timestamp 4, reception info 3, RSSI 1
+RX_HEADER = 8  # timestamp 4, decryption status, encryption mode, packet info, RSSI
+RX_PACKET_INFO = 6
+RX_RSSI = 7
 MIN_TELEGRAM = 11  # L, C, M (2), A (6), CI
+PACKET_INFO_FORMAT_B = 0x10
+FORMAT_B_FIRST_ROOM = 125  # bytes after L that fit in format B's first CRC-protected part (128 - L - CRC)
+
+# Packet info (its low nibble) -> the link mode the telegram was heard in.
+_PACKET_INFO_MODES = {
+    0x01: LinkMode.S1,
+    0x02: LinkMode.T1,
+    0x04: LinkMode.C1,
+    0x05: LinkMode.C1,
+    0x06: LinkMode.T1,
+}
 
 
 class Sap(IntEnum):
@@ -120,6 +136,12 @@ def link_mode_code(modes: tuple[LinkMode, ...]) -> Iu891aLinkMode:
     return dongle_mode(modes, _LINK_MODES, "iU891A")
 
 
+def format_b_l_field(length: int) -> int:
+    """The L field a format B frame had on air, given its length without CRCs (L first)."""
+    body = length - 1
+    return body + (2 if body <= FORMAT_B_FIRST_ROOM else 4)
+
+
 class SlipCodec:
     """Byte stream -> iU891A messages; bytes outside SLIP frames are garbage."""
 
@@ -152,14 +174,25 @@ class SlipCodec:
             return None
         sap, msg_id, payload = message[0], message[1], message[2:-2]
         if sap == Sap.WMBUSGW and msg_id == WmbusGw.RX_MESSAGE_IND:
-            telegram = payload[RX_HEADER:]
-            if len(payload) < RX_HEADER + MIN_TELEGRAM or telegram[0] != len(telegram) - 1:
-                self._stats.count_error(ErrorReason.MALFORMED, "bad RX indication")
-                return None
-            rssi_dbm = float(int.from_bytes(payload[7:8], "little", signed=True))
-            return Indication(telegram, rssi_dbm, self._link_mode)
+            return self._indication(payload)
         # Responses carry a status byte before their payload.
         return Response((sap, msg_id), payload)
+
+    def _indication(self, payload: bytes) -> Indication | None:
+        if len(payload) < RX_HEADER + MIN_TELEGRAM:
+            self._stats.count_error(ErrorReason.MALFORMED, "bad RX indication")
+            return None
+        info = payload[RX_PACKET_INFO]
+        telegram = payload[RX_HEADER:]
+        if telegram[0] != len(telegram) - 1:
+            # A format B telegram whose L still counts the CRCs the stick removed: the stack wants
+            # L = length - 1, as from every other source.
+            if not info & PACKET_INFO_FORMAT_B or telegram[0] != format_b_l_field(len(telegram)):
+                self._stats.count_error(ErrorReason.MALFORMED, "bad RX indication")
+                return None
+            telegram = bytes([len(telegram) - 1]) + telegram[1:]
+        rssi_dbm = float(int.from_bytes(payload[RX_RSSI : RX_RSSI + 1], "little", signed=True))
+        return Indication(telegram, rssi_dbm, _PACKET_INFO_MODES.get(info & 0x0F, self._link_mode))
 
 
 class Iu891aSource(SerialSource):

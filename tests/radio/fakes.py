@@ -207,12 +207,18 @@ class FakeIu891a(FakeDongle):
     recalibration); a stick set up by another tool may be found with the address filter (option bit 0:
     forward only the meters of its device list) or without Rx notification (bit 1). It sends a start-up
     indication (DevMgmt 0x00) when it boots; received telegrams come as RX_MESSAGE_IND (0x09/0x20):
-    time (4), decryption status, encryption mode, packet info (link mode), RSSI (signed dBm), packet.
+    time (4), decryption status, encryption mode, packet info, RSSI (signed dBm), packet without CRCs.
+    The packet info is the mode the telegram was heard in (PI codes S 0x01, T 0x02, C 0x05, + 0x10 for
+    frame format B); in C/T reception a telegram is heard in the mode its meter sends. Public material
+    does not say whether the stick rewrites a format B telegram's L once it removed the CRCs: both can
+    be sent (``on_air_l``).
     """
 
     OPTION_ADDRESS_FILTER = 0x0001
     OPTION_RX_NOTIFY = 0x0002
-    PACKET_INFO: ClassVar[dict[int, int]] = {1: 0x01, 2: 0x02, 3: 0x02, 5: 0x05}  # S, T, C/T (heard as T), C
+    HEARS: ClassVar[dict[int, str]] = {1: "S", 2: "T", 3: "CT", 5: "C"}  # configured link mode -> modes heard
+    PACKET_INFO: ClassVar[dict[str, int]] = {"S": 0x01, "T": 0x02, "C": 0x05}
+    FORMAT_B = 0x10
 
     def __init__(
         self,
@@ -287,16 +293,33 @@ class FakeIu891a(FakeDongle):
         if (sap, msg_id) in answers:
             self.reply(self.message(sap, msg_id + 1, b"\x00" + answers[(sap, msg_id)]))
 
-    def send_telegram(self, frame: bytes, rssi_raw: int = 0xE7, *, listed: bool = False) -> None:
-        """``rssi_raw``: the signed dBm byte (0xE7 = -25 dBm); ``listed``: the meter is in its device list."""
+    def send_telegram(
+        self,
+        frame: bytes,
+        rssi_raw: int = 0xE7,
+        *,
+        listed: bool = False,
+        sent_in: str = "",
+        format_b: bool = False,
+        on_air_l: bool = False,
+    ) -> None:
+        """``frame``: L first, no CRCs. ``rssi_raw``: the signed dBm byte (0xE7 = -25 dBm); ``listed``: the
+        meter is in its device list; ``sent_in``: "S", "T" or "C", the mode the meter sends in (default:
+        what the stick listens to, T for C/T); ``on_air_l``: a format B frame keeps the L it had on air."""
         options = self.options
-        if not self.link_mode or not options & self.OPTION_RX_NOTIFY:
-            self.dropped += 1  # receiver off, or telegrams not forwarded to the host
+        hears = self.HEARS.get(self.link_mode, "")
+        sent_in = sent_in or hears[-1:]
+        if not hears or sent_in not in hears or not options & self.OPTION_RX_NOTIFY:
+            self.dropped += 1  # receiver off or in another mode, or telegrams not forwarded to the host
             return
         if options & self.OPTION_ADDRESS_FILTER and not listed:
             self.dropped += 1
             return
-        info = self.PACKET_INFO.get(self.link_mode, self.link_mode)
+        info = self.PACKET_INFO[sent_in] | (self.FORMAT_B if format_b else 0)
+        if format_b and on_air_l:
+            # format B: a CRC ends the first 128 bytes on air, another the rest
+            crc_bytes = 2 if len(frame) + 2 <= 128 else 4
+            frame = bytes([len(frame) - 1 + crc_bytes]) + frame[1:]
         payload = b"\x9f\x43\x6d\x38" + bytes([0x00, 0x00, info, rssi_raw]) + frame
         self.inject(self.message(0x09, 0x20, payload))
 

@@ -127,3 +127,46 @@ def test_end_to_end_from_the_configuration_file_through_the_pseudo_terminal(tmp_
     reading = next(p for p in published if p.kind == "reading")
     assert reading.meter_id == vector.meter_id
     assert reading.payload.get("rssi_dbm") == -60.0
+
+
+@pytest.mark.parametrize("on_air_l", [False, True], ids=["L rewritten", "L as on air"])
+async def test_each_telegram_carries_the_mode_it_was_heard_in(tmp_path: Path, on_air_l: bool) -> None:
+    fake = FakeIu891a(tmp_path)
+    fake.plug()
+    source = _source(fake, (LinkMode.C1, LinkMode.T1))
+    long_telegram = bytes([len(TELEGRAM_2) + 80 - 1]) + TELEGRAM_2[1:] + bytes(80)  # past format B's first part
+    collector = Collector(source.frames())
+    try:
+        await asyncio.wait_for(fake.configured.wait(), WAIT_S)
+        fake.send_telegram(TELEGRAM_1, sent_in="T")
+        fake.send_telegram(TELEGRAM_2, sent_in="C")
+        fake.send_telegram(TELEGRAM_1, sent_in="C", format_b=True, on_air_l=on_air_l)
+        fake.send_telegram(long_telegram, sent_in="C", format_b=True, on_air_l=on_air_l)
+        frames = [await collector.next() for _ in range(4)]
+    finally:
+        await collector.close()
+        fake.unplug()
+    assert [(frame.data, frame.link_mode) for frame in frames] == [
+        (TELEGRAM_1, LinkMode.T1),
+        (TELEGRAM_2, LinkMode.C1),
+        (TELEGRAM_1, LinkMode.C1),  # L = length - 1, as from every source
+        (long_telegram, LinkMode.C1),
+    ]
+    assert source.stats.error_total == 0
+
+
+async def test_a_stick_listening_to_t1_alone_stamps_t1_and_hears_no_c1(tmp_path: Path) -> None:
+    fake = FakeIu891a(tmp_path)
+    fake.plug()
+    source = _source(fake, (LinkMode.T1,))
+    collector = Collector(source.frames())
+    try:
+        await asyncio.wait_for(fake.configured.wait(), WAIT_S)
+        fake.send_telegram(TELEGRAM_2, sent_in="C")
+        fake.send_telegram(TELEGRAM_1, sent_in="T")
+        frame = await collector.next()
+    finally:
+        await collector.close()
+        fake.unplug()
+    assert (frame.data, frame.link_mode) == (TELEGRAM_1, LinkMode.T1)
+    assert fake.dropped == 1
