@@ -70,6 +70,9 @@ class WmbusGw(IntEnum):
     SET_ACTIVE_CONFIGURATION_REQ = 0x03
     SET_ACTIVE_CONFIGURATION_RSP = 0x04
     RX_MESSAGE_IND = 0x20
+    SET_SCAN_MODE_REQ = 0x21
+    SET_SCAN_MODE_RSP = 0x22
+    SCAN_MODE_IND = 0x24
 
 
 class Iu891aLinkMode(IntEnum):
@@ -84,6 +87,7 @@ log = logging.getLogger(__name__)
 
 OPTION_RECEIVE_IND = 0x0002  # bit 0 clear: forward every telegram, not only listed meters
 OPTION_SEND_IND = 0x0004
+SCAN_MODE_OFF = bytes(3)  # SET_SCAN_MODE: link modes none, period 0
 
 
 def slip_encode(message: bytes) -> bytes:
@@ -204,6 +208,7 @@ class Iu891aSource(SerialSource):
     device_info: bytes = b""
     firmware_info: bytes = b""
     _restart_task: asyncio.Task[None] | None = None
+    _scan_task: asyncio.Task[None] | None = None
 
     def _make_codec(self) -> DongleCodec:
         return SlipCodec(self.stats, self.frame_link_mode)
@@ -217,6 +222,9 @@ class Iu891aSource(SerialSource):
         return answer[1:]
 
     def _unsolicited(self, message: Response) -> bool:
+        if message.key == (Sap.WMBUSGW, WmbusGw.SCAN_MODE_IND):
+            self._scan_mode_seen()
+            return True
         if message.key != (Sap.DEVMGMT, DevMgmt.STARTUP_IND):
             return False
         # The stick booted (brown-out, watchdog): it runs its NVM configuration again, often with
@@ -229,6 +237,30 @@ class Iu891aSource(SerialSource):
             )
             self._restart_task = asyncio.get_running_loop().create_task(self._configure_again())
         return True
+
+    def _scan_mode_seen(self) -> None:
+        """A scan result: the stick was left in scan mode, which reports only each telegram's header."""
+        if self._scan_task is not None and not self._scan_task.done():
+            return
+        self.stats.count_error(ErrorReason.UNEXPECTED, "the stick is in scan mode (headers only)")
+        log.warning(
+            "radio %s (%s): the stick is in scan mode (left by another tool; telegrams come as headers"
+            " only): turning it off",
+            self.name,
+            self.device_path,
+        )
+        self._scan_task = asyncio.get_running_loop().create_task(self._scan_mode_off())
+
+    async def _scan_mode_off(self) -> None:
+        try:
+            await self._request(
+                Sap.WMBUSGW, WmbusGw.SET_SCAN_MODE_REQ, WmbusGw.SET_SCAN_MODE_RSP, SCAN_MODE_OFF
+            )
+            await self._initialise()
+        except (OSError, TimeoutError, SourceError) as err:
+            log.warning("radio %s (%s): could not leave scan mode: %s", self.name, self.device_path, err)
+        else:
+            log.info("radio %s (%s): scan mode off, telegrams come whole again", self.name, self.device_path)
 
     async def _configure_again(self) -> None:
         try:

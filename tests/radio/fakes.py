@@ -211,7 +211,9 @@ class FakeIu891a(FakeDongle):
     The packet info is the mode the telegram was heard in (PI codes S 0x01, T 0x02, C 0x05, + 0x10 for
     frame format B); in C/T reception a telegram is heard in the mode its meter sends. Public material
     does not say whether the stick rewrites a format B telegram's L once it removed the CRCs: both can
-    be sent (``on_air_l``).
+    be sent (``on_air_l``). Scan mode (SET_SCAN_MODE 0x21, volatile: a boot ends it) reports each telegram
+    heard as a SCAN_MODE_IND (0x24): time, packet info, RSSI and the link-layer header alone; another
+    tool may leave a running stick in it (``scan_mode = True``).
     """
 
     OPTION_ADDRESS_FILTER = 0x0001
@@ -232,6 +234,7 @@ class FakeIu891a(FakeDongle):
         self.default_config = bytes([0x00]) + default_options.to_bytes(2, "little") + bytes(8)
         self.active_config = self.default_config
         self.startup_ind = startup_ind
+        self.scan_mode = False
         self.dropped = 0
         self._buffer = bytearray()
 
@@ -250,6 +253,7 @@ class FakeIu891a(FakeDongle):
     def reboot(self) -> None:
         """A boot (power-up, brown-out, watchdog): the NVM configuration becomes the active one."""
         self.active_config = self.default_config
+        self.scan_mode = False
         self.configured.clear()
         if self.startup_ind:
             self.inject(self.message(0x01, 0x00, bytes(4) + bytes([0x6E]) + bytes(12)))
@@ -290,6 +294,10 @@ class FakeIu891a(FakeDongle):
             if self.responding and self.link_mode:
                 self.configured.set()
             return
+        if (sap, msg_id) == (0x09, 0x21):  # SET_SCAN_MODE: link modes, [period]
+            self.scan_mode = bool(payload[:1] and payload[0])
+            self.reply(self.message(0x09, 0x22, b"\x00"))
+            return
         if (sap, msg_id) in answers:
             self.reply(self.message(sap, msg_id + 1, b"\x00" + answers[(sap, msg_id)]))
 
@@ -306,6 +314,11 @@ class FakeIu891a(FakeDongle):
         """``frame``: L first, no CRCs. ``rssi_raw``: the signed dBm byte (0xE7 = -25 dBm); ``listed``: the
         meter is in its device list; ``sent_in``: "S", "T" or "C", the mode the meter sends in (default:
         what the stick listens to, T for C/T); ``on_air_l``: a format B frame keeps the L it had on air."""
+        if self.scan_mode:  # the header alone, whatever the configuration
+            info = self.PACKET_INFO[sent_in or "T"]
+            header = b"\x9f\x43\x6d\x38" + bytes([info, rssi_raw]) + frame[:10]
+            self.inject(self.message(0x09, 0x24, header))
+            return
         options = self.options
         hears = self.HEARS.get(self.link_mode, "")
         sent_in = sent_in or hears[-1:]

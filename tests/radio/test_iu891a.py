@@ -7,6 +7,7 @@ configuration with the receiver off, an address filter left on by another tool, 
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import pytest
@@ -134,7 +135,9 @@ async def test_each_telegram_carries_the_mode_it_was_heard_in(tmp_path: Path, on
     fake = FakeIu891a(tmp_path)
     fake.plug()
     source = _source(fake, (LinkMode.C1, LinkMode.T1))
-    long_telegram = bytes([len(TELEGRAM_2) + 80 - 1]) + TELEGRAM_2[1:] + bytes(80)  # past format B's first part
+    long_telegram = (
+        bytes([len(TELEGRAM_2) + 80 - 1]) + TELEGRAM_2[1:] + bytes(80)
+    )  # past format B's first part
     collector = Collector(source.frames())
     try:
         await asyncio.wait_for(fake.configured.wait(), WAIT_S)
@@ -170,3 +173,35 @@ async def test_a_stick_listening_to_t1_alone_stamps_t1_and_hears_no_c1(tmp_path:
         fake.unplug()
     assert (frame.data, frame.link_mode) == (TELEGRAM_1, LinkMode.T1)
     assert fake.dropped == 1
+
+
+async def test_a_stick_left_in_scan_mode_is_taken_out_of_it_loudly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.radio")
+    fake = FakeIu891a(tmp_path)
+    fake.plug()
+    fake.scan_mode = True  # another tool scanned with the stick and let it run
+    source = _source(fake)
+    collector = Collector(source.frames())
+    try:
+        await asyncio.wait_for(fake.configured.wait(), WAIT_S)
+        fake.send_telegram(TELEGRAM_1)  # comes as a scan result: its header only
+        async with asyncio.timeout(WAIT_S):
+            while fake.scan_mode:
+                await asyncio.sleep(0.01)
+        fake.send_telegram(TELEGRAM_2)
+        frame = await collector.next()
+        async with asyncio.timeout(WAIT_S):  # configured again after leaving scan mode
+            while "scan mode off, telegrams come whole again" not in caplog.text:
+                await asyncio.sleep(0.01)
+    finally:
+        await collector.close()
+        fake.unplug()
+    assert frame.data == TELEGRAM_2 and source.stats.frames == 1
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        f"radio iu ({fake.path}): the stick is in scan mode (left by another tool; telegrams"
+        " come as headers only): turning it off"
+    ]
+    assert "scan mode off, telegrams come whole again" in caplog.text
