@@ -152,3 +152,41 @@ def test_config_check_lists_every_problem_of_every_section_and_what_the_file_nam
     for start in expected:  # each on a line of its own, once, unwrapped
         assert sum(line.startswith(start) for line in lines) == 1, start
     assert len(lines) == len(expected) + 1
+
+
+def test_status_shows_a_recovered_sources_last_error_in_words(tmp_path: Path) -> None:
+    from tests.radio.fakes import FakeIm871a  # noqa: PLC0415
+
+    path = tmp_path / "gateway.toml"
+
+    async def scenario() -> None:
+        fake = FakeIm871a(tmp_path)
+        fake.plug()
+        path.write_text(
+            f'[gateway]\nstate_dir = "{tmp_path / "state"}"\n\n'
+            f'[[radio]]\ntype = "im871a"\nname = "roof"\ndevice = "{fake.path}"\nlink_mode = "T1"\n'
+        )
+        daemon = Daemon(parse_config(path.read_text(), path), printer=lambda line: None)
+        run = asyncio.create_task(daemon.run())
+        try:
+            await asyncio.wait_for(daemon.ready.wait(), 10)
+            (source,) = daemon.sources
+            fake.unplug()  # pulled out ...
+            async with asyncio.timeout(10):
+                while source.stats.connected:
+                    await asyncio.sleep(0.01)
+            fake.plug()  # ... and back
+            async with asyncio.timeout(15):
+                while not source.stats.connected:
+                    await asyncio.sleep(0.05)
+        finally:
+            daemon.stop()
+            assert await run == 0
+            fake.unplug()
+
+    asyncio.run(scenario())
+    code, out = invoke("status", "--config", str(path))
+    assert code == 0, out
+    row = next(line for line in out.splitlines() if "roof" in line)
+    assert "the device went away (unplugged?)" in row
+    assert "down:" not in row and "read_failed" not in row
