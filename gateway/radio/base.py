@@ -37,6 +37,7 @@ class ErrorReason(StrEnum):
     MALFORMED = "malformed"  # a frame or line could not be parsed
     UNEXPECTED = "unexpected"  # a well-formed message the source did not expect
     PROCESS_EXIT = "process_exit"  # the rtl_wmbus pipeline ended
+    LINE_TOO_LONG = "line_too_long"  # a line beyond gateway.radio.lines.MAX_LINE_BYTES, skipped
 
 
 # Reasons after which no data flows until the source recovers: each is a logged fault.
@@ -68,6 +69,15 @@ class SourceStats:
             self.down_reason = in_words(self.last_error)
             if self.faults is not None:
                 self.faults.fault(reason.value, detail or "")
+
+    def count_long_line(self, length: int, where: str = "") -> None:
+        """A line too long to be a telegram was skipped (the lines after it are read): counted, and one
+        WARNING naming the source and the length, at most one per interval (gateway.radio.faults)."""
+        detail = f"{length} bytes{f' at {where}' if where else ''}"
+        self.errors[ErrorReason.LINE_TOO_LONG.value] = self.errors.get(ErrorReason.LINE_TOO_LONG.value, 0) + 1
+        self.last_error = f"{ErrorReason.LINE_TOO_LONG.value}: {detail}"
+        if self.faults is not None:
+            self.faults.notice(ErrorReason.LINE_TOO_LONG.value, detail)
 
     def count_frame(self, at: datetime) -> None:
         self.frames += 1

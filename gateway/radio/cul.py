@@ -12,11 +12,12 @@ from typing import ClassVar
 
 from gateway.frame import LinkMode
 from gateway.radio.base import ErrorReason, SourceError, SourceStats
+from gateway.radio.lines import LineSplitter
 from gateway.radio.serial_source import DongleCodec, DongleMessage, Indication, Response, SerialSource
 from gateway.wmbus.errors import CrcError, FrameError
 from gateway.wmbus.phl import FrameFormat, strip_link_crcs
 
-MAX_LINE = 1024
+MAX_LINE = 1024  # "b" + hex of the longest frame with its CRCs, LQI and RSSI is under 600
 MODE_COMMANDS = {LinkMode.T1: "brt", LinkMode.C1: "brc", LinkMode.S1: "brs"}
 MODE_REPLIES = {"TMODE", "CMODE", "SMODE"}
 
@@ -33,21 +34,18 @@ class CulCodec:
     def __init__(self, stats: SourceStats, link_mode: LinkMode) -> None:
         self._stats = stats
         self._link_mode = link_mode
-        self._buffer = bytearray()
+        self._lines = LineSplitter(MAX_LINE)
 
     def feed(self, data: bytes) -> list[DongleMessage]:
-        self._buffer += data
         out: list[DongleMessage] = []
-        while (end := self._buffer.find(b"\n")) >= 0:
-            raw = bytes(self._buffer[:end])
-            del self._buffer[: end + 1]
-            message = self._line(raw)
+        for line in self._lines.feed(data):
+            if line.data is None:
+                self._stats.garbage_bytes += line.length + 1
+                self._stats.count_long_line(line.length)
+                continue
+            message = self._line(line.data)
             if message is not None:
                 out.append(message)
-        if len(self._buffer) > MAX_LINE:
-            self._stats.garbage_bytes += len(self._buffer)
-            self._stats.count_error(ErrorReason.MALFORMED, "line too long")
-            self._buffer.clear()
         return out
 
     def _line(self, raw: bytes) -> DongleMessage | None:

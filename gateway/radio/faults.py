@@ -28,6 +28,7 @@ REASON_WORDS = {
     "link_crc": "telegrams with a wrong CRC",
     "malformed": "unreadable frames",
     "unexpected": "an unexpected message",
+    "line_too_long": "a line too long to be a telegram, skipped",
 }
 
 
@@ -87,6 +88,21 @@ class FaultLog:
             more = f" ({entry.suppressed} more times in the last {now - entry.last_logged:.0f} s)"
         log.warning("%s: %s%s%s", self.where, words, f": {detail}" if detail else "", more)
         self._faults[reason] = _Fault(now)
+
+    def notice(self, reason: str, detail: str = "") -> None:
+        """Something was skipped but data still flows: one WARNING, then at most one per interval."""
+        now = self.monotonic()
+        key = f"notice:{reason}"
+        entry = self._faults.get(key)
+        if entry is not None and now - entry.last_logged < self.interval_s:
+            entry.suppressed += 1
+            return
+        more = ""
+        if entry is not None and entry.suppressed:
+            more = f" ({entry.suppressed} more in the last {now - entry.last_logged:.0f} s)"
+        words = REASON_WORDS.get(reason, reason)
+        log.warning("%s: %s%s%s", self.where, words, f": {detail}" if detail else "", more)
+        self._faults[key] = _Fault(now)
 
     def recovered(self, how: str) -> None:
         """Data flows again (port configured, first frame after garbage); one line if the fault was logged."""

@@ -20,10 +20,12 @@ from gateway.clock import Clock, SystemClock
 from gateway.frame import ReceivedFrame
 from gateway.radio.base import Backoff, ErrorReason, SourceStats
 from gateway.radio.faults import FaultLog
+from gateway.radio.lines import READ_CHUNK, LineSplitter
 
 log = logging.getLogger(__name__)
 
 STDERR_LINES = 5  # the last lines of the program's standard error, for the fault's reason
+STDERR_LINE_BYTES = 4096  # longer error lines are not kept (the pipe is still read, or the program blocks)
 
 
 class PipelineSource(ABC):
@@ -115,31 +117,49 @@ class PipelineSource(ABC):
             await self._stop_process()
 
     async def _read(self, reader: asyncio.StreamReader) -> AsyncIterator[ReceivedFrame]:
+        # Our own bounded lines, not readline(): a line over the stream's 64 KiB limit would raise and
+        # cost the pipeline; here it is skipped and counted, and the lines after it are read.
         first = True
+        splitter = LineSplitter()
+        stats = self.stats
         while True:
             try:
-                raw = await reader.readline()
-            except (OSError, ValueError) as err:  # ValueError: a line longer than the stream limit
-                self.stats.count_error(ErrorReason.READ_FAILED, str(err))
+                chunk = await reader.read(READ_CHUNK)
+            except OSError as err:
+                stats.count_error(ErrorReason.READ_FAILED, str(err))
                 return
-            if not raw:
-                return
-            if first:
+            lines = splitter.feed(chunk) if chunk else splitter.close()
+            if lines and first:
                 first = False
-                self.stats.mark_up("the program prints again")
-            frame = self._frame(raw)
-            if frame is not None:
-                yield frame
-            else:
-                self.stats.check_garbage()
+                stats.mark_up("the program prints again")
+            for line in lines:
+                if line.data is None:
+                    stats.count_long_line(line.length)
+                    continue
+                frame = self._frame(line.data)
+                if frame is not None:
+                    yield frame
+                else:
+                    stats.check_garbage()
+            if not chunk:
+                return
 
     async def _keep_stderr(self, stream: asyncio.StreamReader) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            while line := await stream.readline():
-                text = line.decode("utf-8", "replace").strip()
-                if text:
-                    self._stderr.append(text[:200])
-                    log.debug("%s: %s", self.name, text)
+        splitter = LineSplitter(max_bytes=STDERR_LINE_BYTES)
+        with contextlib.suppress(OSError):
+            while True:
+                chunk = await stream.read(READ_CHUNK)
+                for line in splitter.feed(chunk) if chunk else splitter.close():
+                    text = (
+                        "(a line too long to keep)"
+                        if line.data is None
+                        else line.data.decode("utf-8", "replace").strip()
+                    )
+                    if text:
+                        self._stderr.append(text[:200])
+                        log.debug("%s: %s", self.name, text)
+                if not chunk:
+                    return
 
     async def _stop_process(self) -> int | None:
         process, self._process = self._process, None

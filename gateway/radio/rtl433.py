@@ -40,6 +40,7 @@ class Rtl433Lines:
 
     def __init__(self) -> None:
         self.columns: dict[str, int] | None = None
+        self.header: str | None = None  # the CSV header line in force (a resumed replay restores it)
 
     def feed(self, text: str) -> Rtl433Telegram | None:
         text = text.strip()
@@ -55,6 +56,7 @@ class Rtl433Lines:
             return _telegram(str(message["data"]), str(message.get("time") or ""))
         if text.startswith("time,"):
             self.columns = {name: index for index, name in enumerate(next(csv.reader([text])))}
+            self.header = text
             return None
         if self.columns is None or "data" not in self.columns:
             return None  # rtl_433's own chatter before a header
