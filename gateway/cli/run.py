@@ -44,8 +44,18 @@ def run(
     ] = None,
     replay: Annotated[
         Path | None,
-        typer.Option(help="Process a recording (rtl_wmbus lines with times) as fast as possible, then stop."),
+        typer.Option(
+            help="Process a recording (rtl_wmbus lines with times) as fast as possible, then stop; "
+            "a recording replayed before continues where the state stopped."
+        ),
     ] = None,
+    from_start: Annotated[
+        bool,
+        typer.Option(
+            "--from-start",
+            help="With --replay: replay the whole recording, not only what follows where the state stopped.",
+        ),
+    ] = False,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.", min=0.0)] = None,
     metrics: Annotated[
         str | None,
@@ -90,6 +100,7 @@ def run(
         mqtt_url=mqtt, speed=speed, replay=replay, duration_s=duration,
         metrics_listen=metrics,
         ha_discovery=ha_discovery,
+        from_start=from_start,
     )
     daemon = Daemon(loaded, options, printer=_print_line)
     code = 0

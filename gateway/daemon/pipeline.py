@@ -192,6 +192,29 @@ class Pipeline:
         for publication in self._processor.process(reading, source=frame.source, duplicates=0):
             self.emit(publication)
 
+    def remember(self, frame: ReceivedFrame) -> None:
+        """A frame handled before a restart (a resumed replay's look-back): only the dedup learns it
+        again, so that its repeats after the resume point stay repeats. Nothing is counted or published."""
+        try:
+            meter_id = peek_address(frame.data)[0]
+            entry = self._meters.get(meter_id)
+            if entry is None:
+                if self._publish_raw is not None:
+                    self._dedup.check(
+                        meter_id, None, payload_digest(frame.data[10:]), frame.received_at.timestamp(), None
+                    )
+                return
+            telegram = parse_telegram(frame.data, self._key_lookup)
+            self._dedup.check(
+                entry.meter_id if entry.meter_id == telegram.meter_id else telegram.meter_id,
+                telegram.access_number,
+                payload_digest(telegram.payload),
+                frame.received_at.timestamp(),
+                frame.rssi_dbm,
+            )
+        except Exception:  # counted when it was handled the first time
+            return
+
     def emit(self, publication: Publication) -> None:
         """Hand one publication to the sink (also used for the processor's tick output)."""
         self.counters.publications += 1

@@ -48,6 +48,7 @@ from gateway.health import HealthEvent, HealthMonitor, HealthSettings
 from gateway.keys import KeyFileError
 from gateway.publication import Publication
 from gateway.radio.base import RadioSource, down_reasons, source_settled, source_up
+from gateway.radio.replay import ReplayPhase, ReplaySource
 from gateway.uplink.messages import publication_message, raw_message
 from gateway.uplink.metrics_http import MetricsServer, parse_listen
 from gateway.uplink.outbox import Outbox, OutboxStats
@@ -67,6 +68,7 @@ OUTBOX_RECENT = 2000  # fresh messages the outbox keeps in memory for the publis
 TIME_WARNING_INTERVAL_S = 60.0  # at most one line a minute about frames with implausible times
 STATUS_META_KEY = "daemon.status"  # the last status document, for `wmbus-gateway status`
 HEALTH_META_KEY = "health.snapshot"  # the health monitor's learned cadences
+REPLAY_META_PREFIX = "replay."  # + source name: where a replay stands, committed with the state it made
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -81,6 +83,7 @@ class RunOptions:
     print_readings: bool | None = None  # default: print when there is no MQTT uplink
     metrics_listen: str | None = None  # serve Prometheus /metrics on HOST:PORT
     ha_discovery: bool | None = None  # publish Home Assistant discovery configs
+    from_start: bool = False  # replay the recording from its first line, not from where the state stopped
 
 
 def effective_config(config: GatewayConfig, options: RunOptions) -> GatewayConfig:
@@ -169,6 +172,8 @@ class Daemon:
         self._frames_since_flush = 0
         self._flush_due = False  # a flush is scheduled for the event loop's next turn
         self.sources: list[RadioSource] = []
+        self._replays: list[ReplaySource] = []
+        self._replay_saved: dict[str, str] = {}  # the last position written to the state, per replay
         self.outbox: Outbox | None = None
         self.publisher: MqttPublisher | None = None
         self._publisher_task: asyncio.Task[None] | None = None
@@ -211,11 +216,38 @@ class Daemon:
             if saved:
                 self.health.restore(json.loads(saved))
         self._sync_meters(fleet)
+        self._resume_replays()
         self.processor = ReadingProcessor(
             self.store, self.config.billing_settings, self.config.tz, autocommit=False
         )
         self.dedup = Deduplicator(self.config.dedup_window_s)
         return fleet
+
+    def _resume_replays(self) -> None:
+        """A replay of the recording the state has seen continues where the state stopped (one line)."""
+        self._replays = [s for s in self.sources if isinstance(s, ReplaySource)]
+        for source in self._replays:
+            source.lookback_s = self.config.dedup_window_s
+            saved = self.store.get_meta(REPLAY_META_PREFIX + source.name)
+            if saved is None:
+                continue
+            self._replay_saved[source.name] = saved
+            if self.options.from_start:
+                log.info("replay %s: from the start (--from-start)", source.path)
+                continue
+            try:
+                how = source.restore(json.loads(saved))
+            except ValueError as err:
+                how = f"from the start (the saved position is unusable: {err})"
+            log.info("replay %s: %s; --from-start replays it all", source.path, how)
+
+    def _save_replay_positions(self) -> None:
+        """Into the state's transaction: what the state covers of each replay (never more, never less)."""
+        for source in self._replays:
+            document = json.dumps(source.checkpoint(), separators=(",", ":"))
+            if self._replay_saved.get(source.name) != document:
+                self.store.set_meta(REPLAY_META_PREFIX + source.name, document)
+                self._replay_saved[source.name] = document
 
     def _load_decoder_files(self, config: GatewayConfig) -> None:
         """The decoder folder into the registry (a broken file is refused alone), said in one log line."""
@@ -352,8 +384,12 @@ class Daemon:
         # The simulator's accelerated clock runs ahead by design: only the fixed bounds apply to it.
         wall = getattr(source, "kind", None) != "simulator"
         max_ahead_s = self.config.max_clock_ahead_s
+        replay = source if isinstance(source, ReplaySource) else None
         try:
             async for frame in source.frames():
+                if replay is not None and replay.phase is ReplayPhase.WARM:
+                    self.pipeline.remember(frame)  # handled before the restart: teach the dedup only
+                    continue
                 reason = implausible_time(frame.received_at, datetime.now(UTC) if wall else None, max_ahead_s)
                 if reason is not None:
                     self._refuse_time(source.name, reason)
@@ -450,6 +486,7 @@ class Daemon:
                 self._unstored = []
         # state after the outbox: what the state calls done is queued for sending
         try:
+            self._save_replay_positions()
             self.processor.commit()
         except sqlite3.Error as err:
             self._storage_failed("state", err, 0)

@@ -78,7 +78,6 @@ class ReplayPhase(StrEnum):
     """What a frame yielded after a resume is for (``ReplaySource.phase``); None: a new frame."""
 
     WARM = "warm"  # handled before the stop: only the dedup should learn it again
-    SILENT = "silent"  # published before the stop but not in the state: process, publish nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +225,6 @@ class ReplaySource:
         self.position = ReplayPosition()
         self.phase: ReplayPhase | None = None
         self._start = ReplayPosition()  # where reading begins (a resume's warm-up, or the resume point)
-        self._silent_until: ReplayPosition | None = None
         # (recorded time, position before the frame) of the frames of the last lookback_s
         self._recent: deque[tuple[float, ReplayPosition]] = deque()
         self._head: str | None = None
@@ -257,10 +255,9 @@ class ReplaySource:
             "warm": warm.to_json(),
         }
 
-    def restore(self, saved: dict[str, Any], *, published: dict[str, Any] | None = None) -> str:
+    def restore(self, saved: dict[str, Any]) -> str:
         """Continue where ``saved`` (a :meth:`checkpoint`) says, if it is of this file; what will happen,
-        in words. ``published``: a later checkpoint whose publications are queued although the state
-        did not commit them; the frames up to it are processed without publishing."""
+        in words."""
         try:
             size = self.path.stat().st_size
             at = ReplayPosition.from_json(saved["at"])
@@ -271,25 +268,13 @@ class ReplaySource:
             return f"from the start (not the recording replayed last, {saved.get('file')})"
         self.position = at
         self._start = warm if warm.order <= at.order else at
-        self._silent_until = None
-        if published is not None and published.get("head") == saved.get("head"):
-            with_queued = ReplayPosition.from_json(published["at"])
-            if with_queued.order > at.order:
-                self._silent_until = with_queued
         if at.offset >= size:
             return f"nothing new: replayed to its end before (line {at.line - 1}, byte {at.offset})"
         taken = f", after {at.taken} telegrams of it" if at.taken else ""
         return f"resuming at line {at.line} (byte {at.offset}{taken}) where the state stopped"
 
     def _phase(self, frame: RecordedFrame) -> ReplayPhase | None:
-        order = (frame.offset, frame.index)
-        if order < self.position.order:
-            return ReplayPhase.WARM
-        if self._silent_until is not None:
-            if order < self._silent_until.order:
-                return ReplayPhase.SILENT
-            self._silent_until = None
-        return None
+        return ReplayPhase.WARM if (frame.offset, frame.index) < self.position.order else None
 
     def _remember(self, at_s: float, before: ReplayPosition) -> None:
         recent = self._recent

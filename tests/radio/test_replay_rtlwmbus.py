@@ -148,3 +148,39 @@ async def test_rtl_wmbus_from_stdin_counts_bad_lines() -> None:
     frames = [frame async for frame in source.frames()]
     assert len(frames) == 2 and frames[0].link_mode is LinkMode.T1 and frames[0].rssi_dbm is None
     assert source.stats.errors == {"malformed": 1}
+
+
+@pytest.mark.parametrize("name", ["serial_rtl433_ok.msg", "serial_rawtty_ok.hex", "serial_rtlwmbus_ok.msg"])
+async def test_a_replay_restored_from_any_checkpoint_yields_exactly_the_rest(
+    name: str, tmp_path: Path
+) -> None:
+    path = tmp_path / name
+    text = (captures_dir() / name).read_text()
+    if name.endswith(".hex"):  # two frames on one line, after a time comment: a resume inside a line
+        frames_hex = text.split()
+        text = (
+            "#2026-03-01T10:00:00Z\n"
+            + frames_hex[0]
+            + frames_hex[1]
+            + "\n"
+            + "\n".join(frames_hex[2:])
+            + "\n"
+        )
+    path.write_text(text)
+    whole = await _collect(ReplaySource("replay", path))
+    assert len(whole) >= 2
+    for cut in range(1, len(whole) + 1):
+        first = ReplaySource("replay", path)
+        frames = first.frames()
+        for _ in range(cut):
+            await anext(frames)
+        checkpoint = first.checkpoint()
+        assert isinstance(frames, AsyncGenerator)
+        await frames.aclose()
+        again = ReplaySource("replay", path)
+        assert "resuming" in again.restore(checkpoint) or cut == len(whole)
+        rest = await _collect(again)
+        assert [(f.data, f.received_at) for f in rest] == [(f.data, f.received_at) for f in whole[cut:]]
+    other = tmp_path / "other.msg"
+    other.write_text("#2026-01-01T00:00:00Z\n" + text)
+    assert ReplaySource("replay", other).restore(checkpoint).startswith("from the start")
