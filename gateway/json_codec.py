@@ -48,7 +48,8 @@ def loads(data: bytes | str) -> Any:
     """Parse JSON (bytes are UTF-8); raises ValueError on malformed input."""
     if orjson is not None:
         return orjson.loads(data)  # orjson.JSONDecodeError is a ValueError
-    return json.loads(data)
+    # UTF-8 only, as orjson (json.loads would guess UTF-16 and 32 from bytes); UnicodeDecodeError is one too
+    return json.loads(data.decode() if isinstance(data, bytes) else data)
 
 
 def all_finite(value: Any) -> bool:

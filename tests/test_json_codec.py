@@ -52,3 +52,15 @@ def test_unserialisable_raises_type_error() -> None:
 def test_loads_refuses_malformed_with_value_error() -> None:
     with pytest.raises(ValueError):
         json_codec.loads(b"{not json")
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["orjson", "stdlib"])
+def test_loads_takes_utf8_only(fast: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The ingester hands payloads over as bytes: UTF-16 (which json.loads would guess) or Latin-1 is
+    # malformed, whichever parser is installed.
+    if not fast:
+        monkeypatch.setattr(json_codec, "orjson", None)
+    assert json_codec.loads('{"m":"Zähler"}'.encode()) == {"m": "Zähler"}
+    for data in ('{"m":"x"}'.encode("utf-16"), '{"m":"Zähler"}'.encode("latin-1")):
+        with pytest.raises(ValueError):
+            json_codec.loads(data)

@@ -10,7 +10,6 @@ counts as a reception of its gateway.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from gateway import json_codec
 from gateway.billing.dedup import Deduplicator, payload_digest
 from gateway.billing.meters import MetersFileError, Provisioning
 from gateway.billing.processor import ReadingProcessor
@@ -160,5 +160,5 @@ class HeadEnd:
 
     def _lines(self, gateway: str, publication: PublicationLike) -> list[str]:
         kind = MessageKind(publication.kind)
-        document = json.loads(encode(kind, gateway, publication.payload))
+        document = json_codec.loads(encode(kind, gateway, publication.payload))
         return lines_for(ParsedTopic(kind, gateway, publication.meter_id, publication.month), document)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import math
 import os
@@ -33,6 +32,7 @@ from typing import Any
 import aiomqtt
 import paho.mqtt.client as mqtt
 
+from gateway import json_codec
 from gateway.ingest.deadletters import DeadLetters
 from gateway.ingest.lineproto import PayloadError, lines_for
 from gateway.ingest.receive import acknowledge, take_over_reads
@@ -282,7 +282,7 @@ class Ingester:
         try:
             topic = raw_topic.decode()
             parsed = self._parse_topic(topic)
-            document = json.loads(payload.decode())  # UTF-8 (the schema's); str skips detect_encoding
+            document = json_codec.loads(payload)  # orjson: UTF-8 only (the schema's), else ValueError
             if parsed.kind is MessageKind.RAW:
                 if self._raw_handler is None:
                     raise PayloadError("raw telegram but no keys (start the ingester with --keys)")
