@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -50,6 +50,24 @@ def implausible_time(instant: datetime, wall_now: datetime | None, max_ahead_s: 
     elif instant >= LATEST_PLAUSIBLE:
         return f"{instant.isoformat()} is after {LATEST_PLAUSIBLE.year}"
     return None
+
+
+def meter_clock_instant(local: datetime, tz: tzinfo, received_at: datetime) -> datetime:
+    """A meter clock's date-time (no zone: wall time in ``tz``) as an aware instant in ``tz``.
+
+    In the repeated autumn hour the occurrence nearest the receive time is taken, and in the skipped
+    spring hour the reading (the standard or the summer offset) nearest it: a meter's clock is within
+    half an hour of the gateway's, and the type F summer-time bit cannot be relied on (many meters never
+    set it). An aware value is returned as it is. Rule: docs/records.md, "Meter clocks".
+    """
+    if local.tzinfo is not None and local.utcoffset() is not None:
+        return local
+    first = local.replace(tzinfo=tz, fold=0)
+    second = local.replace(tzinfo=tz, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return first.astimezone(tz)  # neither repeated nor skipped
+    chosen = min((first, second), key=lambda at: abs((at - received_at).total_seconds()))
+    return chosen.astimezone(UTC).astimezone(tz)
 
 
 class Clock(Protocol):

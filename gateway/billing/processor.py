@@ -32,7 +32,7 @@ from gateway.billing.monthly_index import (
 )
 from gateway.billing.settings import DAY_S, HOUR_S, BillingSettings
 from gateway.billing.state import StateStore
-from gateway.clock import EARLIEST_PLAUSIBLE, LATEST_PLAUSIBLE
+from gateway.clock import EARLIEST_PLAUSIBLE, LATEST_PLAUSIBLE, meter_clock_instant
 from gateway.publication import Publication
 from gateway.reading import Reading
 
@@ -221,6 +221,11 @@ class ReadingProcessor:
         state.manufacturer, state.medium = reading.manufacturer, reading.medium
         payload = reading.to_json()
         payload.update(source=source, duplicates=duplicates, rssi_dbm=reading.rssi_dbm)
+        meter_time = reading.meter_datetime
+        if meter_time is not None and meter_time.tzinfo is None:
+            # the meter's wall clock, in the billing zone: published with its offset, never ambiguous
+            instant = meter_clock_instant(meter_time, self.tz, reading.received_at)
+            payload["meter_datetime"] = instant.isoformat()
         out.append(Publication("reading", reading.meter_id, payload))
         store = self.store
         store.add_counter("readings")

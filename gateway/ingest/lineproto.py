@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
+from gateway.clock import meter_clock_instant
 from gateway.reading import Alarm
 from gateway.uplink.topics import MessageKind, ParsedTopic
 
@@ -141,6 +142,19 @@ def _time_ms(value: Any, name: str, naive_tz: tzinfo) -> int:
     return int(instant.timestamp() * 1000)
 
 
+def _meter_time_ms(value: Any, meter_tz: tzinfo, received_ms: int) -> int:
+    """A meter clock's time; without an offset (older gateways) wall time in ``meter_tz``, the repeated
+    and skipped hours read as the gateway does (gateway.clock.meter_clock_instant)."""
+    if not isinstance(value, str):
+        raise PayloadError("meter_datetime must be an ISO 8601 string")
+    try:
+        local = datetime.fromisoformat(value)
+    except ValueError:
+        raise PayloadError(f"meter_datetime {value!r} is not ISO 8601") from None
+    received = datetime.fromtimestamp(received_ms / 1000, UTC)
+    return int(meter_clock_instant(local, meter_tz, received).timestamp() * 1000)
+
+
 def _require(document: Mapping[str, Any], key: str) -> Any:
     if key not in document or document[key] is None:
         raise PayloadError(f"missing {key!r}")
@@ -164,7 +178,7 @@ def reading_lines(topic: ParsedTopic, document: Mapping[str, Any], meter_tz: tzi
     meter = _meter(topic, document)
     received_ms = _time_ms(_require(document, "received_at"), "received_at", UTC)
     meter_time = document.get("meter_datetime")
-    ts_ms = _time_ms(meter_time, "meter_datetime", meter_tz) if meter_time else received_ms
+    ts_ms = _meter_time_ms(meter_time, meter_tz, received_ms) if meter_time else received_ms
     fields = []
     for key, value in document.items():
         if value is None or key in _NOT_READING_FIELDS:
