@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -24,9 +25,12 @@ from gateway.cli.common import (
 )
 from gateway.cli.logs import LogFormat, configure_logging
 from gateway.daemon.config import ConfigError, check_mqtt_url
-from gateway.daemon.runner import Daemon, RunOptions
+from gateway.daemon.runner import Daemon, DeliveryProgress, RunOptions
 from gateway.keys import KeyFileError
 from gateway.uplink.metrics_http import MetricsAddressError, parse_listen
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 log = logging.getLogger("gateway.run")
 
@@ -72,6 +76,14 @@ def run(
             help="Publish Home Assistant MQTT discovery configs (default: [homeassistant] discovery).",
         ),
     ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--no-wait",
+            help="With --replay: exit only once the broker has every message of the outbox (default), "
+            "showing progress; --no-wait leaves what is not sent in the outbox for the next start.",
+        ),
+    ] = True,
     log_level: LogLevelOption = None,
     log_format: LogFormatOption = LogFormat.AUTO,
 ) -> None:
@@ -101,8 +113,10 @@ def run(
         metrics_listen=metrics,
         ha_discovery=ha_discovery,
         from_start=from_start,
+        wait_for_delivery=wait,
     )
-    daemon = Daemon(loaded, options, printer=_print_line)
+    bar = DeliveryBar() if replay is not None and sys.stderr.isatty() else None
+    daemon = Daemon(loaded, options, printer=_print_line, on_delivery=bar)
     code = 0
     try:
         code = asyncio.run(daemon.run())
@@ -110,9 +124,55 @@ def run(
         fail(str(err))
     except KeyboardInterrupt:  # a second Ctrl-C while stopping
         pass
+    finally:
+        if bar is not None:
+            bar.close()
     common.console.print(f"[dim]stopped: {daemon.summary()}[/]", highlight=False)
     if code:
         raise typer.Exit(code)
+
+
+class DeliveryBar:
+    """A progress bar on the terminal while a replay's outbox drains to the broker."""
+
+    def __init__(self) -> None:
+        self._progress: Progress | None = None
+        self._task: Any = None
+
+    def __call__(self, progress: DeliveryProgress) -> None:
+        total = progress.delivered + progress.pending
+        if self._progress is None:
+            # rich's progress module only when a bar is shown (the daemon's memory stays small)
+            from rich.console import Console  # noqa: PLC0415
+            from rich.progress import (  # noqa: PLC0415
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("delivering the replay"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("deliver", total=total, rate="")
+        assert self._task is not None
+        rate = f"{progress.delivered / max(progress.elapsed_s, 1e-6):,.0f} messages/s"
+        self._progress.update(self._task, completed=progress.delivered, total=total, rate=rate)
+        if progress.finished:
+            self.close()
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
 
 
 def _print_line(line: str) -> None:

@@ -51,7 +51,7 @@ from gateway.radio.base import RadioSource, down_reasons, source_settled, source
 from gateway.radio.replay import ReplayPhase, ReplaySource
 from gateway.uplink.messages import publication_message, raw_message
 from gateway.uplink.metrics_http import MetricsServer, parse_listen
-from gateway.uplink.outbox import Outbox, OutboxStats
+from gateway.uplink.outbox import Outbox, OutboxStats, describe_counts
 from gateway.uplink.topics import Topics
 
 if TYPE_CHECKING:
@@ -64,6 +64,8 @@ FLUSH_INTERVAL_S = 0.25  # real seconds between commits of queued publications a
 FLUSH_FRAMES = 500  # ... or this many frames (a fast replay's queued publications stay small)
 READY_TIMEOUT_S = 15.0  # READY=1 is sent when every source is connected, or after this long
 DRAIN_TIMEOUT_S = 5.0  # on stop, how long the publisher may keep sending the outbox
+REPLAY_BACKLOG = 20_000  # a replay waits while the outbox holds this many (or half its bound)
+DELIVERY_LOG_INTERVAL_S = 5.0  # a replay's end: one progress line this often (no terminal)
 OUTBOX_RECENT = 2000  # fresh messages the outbox keeps in memory for the publisher (it reads back the rest)
 TIME_WARNING_INTERVAL_S = 60.0  # at most one line a minute about frames with implausible times
 STATUS_META_KEY = "daemon.status"  # the last status document, for `wmbus-gateway status`
@@ -84,6 +86,17 @@ class RunOptions:
     metrics_listen: str | None = None  # serve Prometheus /metrics on HOST:PORT
     ha_discovery: bool | None = None  # publish Home Assistant discovery configs
     from_start: bool = False  # replay the recording from its first line, not from where the state stopped
+    wait_for_delivery: bool = True  # at a replay's end, wait until the outbox has drained
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryProgress:
+    """How far the outbox has drained at a replay's end (for a progress bar or log lines)."""
+
+    delivered: int  # messages acknowledged by the broker since the end of the file
+    pending: int  # still in the outbox
+    elapsed_s: float
+    finished: bool = False
 
 
 def effective_config(config: GatewayConfig, options: RunOptions) -> GatewayConfig:
@@ -155,8 +168,12 @@ class Daemon:
         on_publication: Callable[[Publication], None] | None = None,
         sources: list[RadioSource] | None = None,
         clock: Clock | None = None,
+        on_delivery: Callable[[DeliveryProgress], None] | None = None,
     ) -> None:
         self.options = options or RunOptions()
+        self._on_delivery = on_delivery
+        self._ended_by_sources = False  # the replay reached the end of its file (not a stop)
+        self.delivery_note: str | None = None  # what the end of a replay delivered, for the summary
         self.config = effective_config(config, self.options)
         self.notifier = notifier or SystemdNotifier()
         self._printer = printer
@@ -344,6 +361,7 @@ class Daemon:
             sources_done = asyncio.create_task(_all_done(source_tasks))
             stop_wait = asyncio.create_task(_event_set(self._stop))
             await asyncio.wait({stop_wait, sources_done}, return_when=asyncio.FIRST_COMPLETED)
+            self._ended_by_sources = sources_done.done() and not self._stop.is_set()
             stop_wait.cancel()
             sources_done.cancel()
         finally:
@@ -385,11 +403,17 @@ class Daemon:
         wall = getattr(source, "kind", None) != "simulator"
         max_ahead_s = self.config.max_clock_ahead_s
         replay = source if isinstance(source, ReplaySource) else None
+        # A file can wait where a radio cannot: a replay never lets the outbox reach its bound.
+        outbox = self.outbox if replay is not None else None
+        backlog = max(1, min(REPLAY_BACKLOG, self.config.outbox_max_messages // 2))
         try:
             async for frame in source.frames():
                 if replay is not None and replay.phase is ReplayPhase.WARM:
                     self.pipeline.remember(frame)  # handled before the restart: teach the dedup only
                     continue
+                if outbox is not None and len(outbox) + len(self._pending) >= backlog:
+                    self.flush()
+                    await self._wait_for_room(source.name, outbox, backlog)
                 reason = implausible_time(frame.received_at, datetime.now(UTC) if wall else None, max_ahead_s)
                 if reason is not None:
                     self._refuse_time(source.name, reason)
@@ -414,6 +438,37 @@ class Daemon:
             log.exception("radio source %s failed", source.name)
             self.failed = True
             self._stop.set()
+
+    async def _wait_for_room(self, source: str, outbox: Outbox, backlog: int) -> None:
+        """Back-pressure: hold the replay until the publisher has sent a quarter of the backlog.
+
+        A broker that was never reached is not waited for (the outbox then keeps what it can, and its
+        drop policy says what it drops); one that was reached and went away is.
+        """
+        resume_at = backlog * 3 // 4
+        paused_at = time.monotonic()
+        warned = False
+        while len(outbox) + len(self._unstored) > resume_at and not self._stop.is_set():
+            publisher = self.publisher
+            if publisher is not None and not publisher.stats.connects and publisher.stats.last_error:
+                return  # never reached (its ERROR is logged): the outbox keeps all it can, as live
+            if (
+                not warned
+                and publisher is not None
+                and not publisher.stats.connected
+                and (time.monotonic() - paused_at >= 1.0 or publisher.stats.last_error is not None)
+            ):
+                warned = True
+                log.warning(
+                    "%s: replay paused, %s messages wait in the outbox and the broker is not taking"
+                    " them (%s); it goes on when they are sent (Ctrl-C stops, the outbox keeps them)",
+                    source,
+                    f"{len(outbox):,}",
+                    publisher.stats.last_error or "not connected",
+                )
+            await asyncio.sleep(0.01)
+        if warned:
+            log.warning("%s: replay resumed after %.1f s", source, time.monotonic() - paused_at)
 
     def _refuse_time(self, source: str, reason: str) -> None:
         """Count a frame with an implausible receive time; one WARNING a minute at most."""
@@ -560,11 +615,15 @@ class Daemon:
         except Exception:
             log.exception("flushing the state on stop failed")
         if self.publisher is not None and self._publisher_task is not None:
+            if self._ended_by_sources and self.options.wait_for_delivery and frames_drive_clock(self.config):
+                await self._deliver_outbox(self.publisher)
             # give the publisher a moment to send what is queued (it stays in the outbox otherwise)
             deadline = time.monotonic() + DRAIN_TIMEOUT_S
             while self.outbox is not None and len(self.outbox) and time.monotonic() < deadline:
                 if not self.publisher.stats.connected and self.publisher.stats.last_error is not None:
                     break  # the broker is unreachable: the outbox keeps the backlog for the next start
+                if self._stop.is_set() and self._ended_by_sources:
+                    break  # Ctrl-C while a replay's outbox drained
                 await asyncio.sleep(0.05)
             self._publisher_task.cancel()
             await asyncio.gather(self._publisher_task, return_exceptions=True)
@@ -572,6 +631,82 @@ class Daemon:
             self.outbox.close()
         self.store.close()
         self.notifier.close()
+
+    async def _deliver_outbox(self, publisher: MqttPublisher) -> None:
+        """A replay's end: wait until the broker has every message, showing progress; Ctrl-C stops."""
+        assert self.outbox is not None
+        outbox = self.outbox
+        began = time.monotonic()
+        acked_before = publisher.stats.acked
+        by_kind_before = dict(publisher.stats.acked_by_kind)
+        logged_at = began
+        lost_at: float | None = None
+        outcome = "all delivered"
+        while True:
+            pending = len(outbox)
+            now = time.monotonic()
+            progress = DeliveryProgress(publisher.stats.acked - acked_before, pending, now - began)
+            if pending == 0:
+                break
+            if self._stop.is_set():
+                outcome = "stopped waiting"
+                break
+            if not publisher.stats.connected and publisher.stats.last_error is not None:
+                if publisher.stats.connects == 0:
+                    outcome = "broker unreachable"  # never reached: no point in waiting
+                    break
+                if lost_at is None:
+                    lost_at = now
+                    log.warning(
+                        "delivering the replay: %s; %s messages wait in the outbox, retrying (Ctrl-C stops;"
+                        " the outbox keeps them for the next start)",
+                        publisher.stats.last_error,
+                        f"{pending:,}",
+                    )
+            elif lost_at is not None:
+                log.warning(
+                    "delivering the replay: the broker takes messages again after %.1f s", now - lost_at
+                )
+                lost_at = None
+            if self._on_delivery is not None:
+                self._on_delivery(progress)
+            elif now - logged_at >= DELIVERY_LOG_INTERVAL_S:
+                logged_at = now
+                rate = progress.delivered / max(progress.elapsed_s, 1e-6)
+                log.info(
+                    "delivering the replay: %s messages sent, %s left (%s/s)",
+                    f"{progress.delivered:,}",
+                    f"{pending:,}",
+                    f"{rate:,.0f}",
+                )
+            await asyncio.sleep(0.1)
+        by_kind = {
+            kind: count - by_kind_before.get(kind, 0)
+            for kind, count in publisher.stats.acked_by_kind.items()
+            if count - by_kind_before.get(kind, 0)
+        }
+        pending = len(outbox)
+        if self._on_delivery is not None:
+            delivered = publisher.stats.acked - acked_before
+            self._on_delivery(DeliveryProgress(delivered, pending, time.monotonic() - began, True))
+        totals = {k: v for k, v in publisher.stats.acked_by_kind.items() if v}
+        left = (
+            "nothing left in the outbox"
+            if pending == 0
+            else f"{pending:,} left in the outbox for the next start"
+        )
+        self.delivery_note = (
+            f"{outcome}: {sum(totals.values()):,} messages delivered ({describe_counts(totals)}), {left}"
+        )
+        level = logging.INFO if pending == 0 else logging.WARNING
+        log.log(
+            level,
+            "replay delivered: %s; after the end of the file %s more in %.1f s (%s)",
+            self.delivery_note,
+            f"{sum(by_kind.values()):,}",
+            time.monotonic() - began,
+            describe_counts(by_kind),
+        )
 
     def tick_final(self) -> None:
         """On stop: let the processor see the last instant of a replay or a simulation."""
@@ -678,8 +813,9 @@ class Daemon:
         self.store.commit()
 
     def summary(self) -> str:
-        """One line of what this run did, for the console on exit."""
-        return self._status_line()
+        """One line of what this run did, for the console on exit (with what a replay delivered)."""
+        line = self._status_line()
+        return f"{line}; {self.delivery_note}" if self.delivery_note else line
 
     def _status_line(self) -> str:
         c = self.pipeline.counters

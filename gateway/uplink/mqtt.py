@@ -55,6 +55,7 @@ class PublisherStats:
     acked: int = 0
     last_error: str | None = None
     protocol: str | None = None
+    acked_by_kind: dict[str, int] = field(default_factory=dict)  # outbox messages acknowledged, per kind
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -341,6 +342,8 @@ class MqttPublisher:
         finally:
             slots.release()
         self.stats.acked += 1
+        by_kind = self.stats.acked_by_kind
+        by_kind[message.kind.value] = by_kind.get(message.kind.value, 0) + 1
         self.outbox.ack(message.seq)
         if self._on_ack is not None:
             self._on_ack(message)

@@ -20,7 +20,12 @@ cards, see bench/uplink.py) on the caller's thread.
 When full (``max_messages`` pending), a put first drops the oldest plain reading, then the oldest
 raw telegram; monthly indexes, events and status are never dropped (the outbox then grows past
 its bound, which ``over_limit`` shows). A new status replaces a status not yet sent. Drops are
-counted per kind, persist across restarts, and go out in the status message.
+counted per kind, persist across restarts, and go out in the status message. The first drop logs one
+WARNING saying how many of what were dropped; further drops are summed into one line a minute at most,
+and the outbox back under its bound logs the episode's total once more.
+
+A replay should never reach the bound: the daemon waits for room (:meth:`Outbox.__len__`) before it
+reads further, since a file can wait where a radio cannot.
 """
 
 from __future__ import annotations
@@ -43,6 +48,22 @@ from gateway.uplink.topics import MessageKind
 log = logging.getLogger(__name__)
 
 DROP_ORDER: tuple[MessageKind, ...] = (MessageKind.READING, MessageKind.RAW)
+DROP_WARNING_INTERVAL_S = 60.0  # at most one WARNING a minute while the drop policy acts
+KIND_NAMES: dict[str, str] = {
+    "reading": "readings",
+    "raw": "raw telegrams",
+    "monthly": "monthly indexes",
+    "event": "events",
+    "status": "status messages",
+    "discovery": "discovery configs",
+}
+
+
+def describe_counts(counts: dict[str, int]) -> str:
+    """``{"reading": 3, "raw": 1}`` as "3 readings, 1 raw telegrams" (kinds in a fixed order)."""
+    order = list(KIND_NAMES)
+    parts = sorted(counts.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order))
+    return ", ".join(f"{count:,} {KIND_NAMES.get(kind, kind)}" for kind, count in parts if count) or "nothing"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -127,6 +148,9 @@ class Outbox:
             )
         }
         self._acked: list[int] = []
+        self._drops_unlogged: dict[str, int] = {}  # dropped since the last WARNING line
+        self._drops_episode: dict[str, int] = {}  # dropped since the outbox last had room
+        self._drop_logged_at: float | None = None  # monotonic time of the last drop WARNING
         self._listeners: list[Callable[[], None]] = []
         self._sync_interval_s = sync_interval_s
         self._lock = threading.Lock()
@@ -185,6 +209,8 @@ class Outbox:
         except BaseException:
             self._recount(db)
             raise
+        if self._drops_unlogged or self._drops_episode:
+            self._log_drops()
         self._dirty.set()
         if self._listeners:
             # The publisher takes fresh messages from memory instead of reading them back. Once some
@@ -224,12 +250,42 @@ class Outbox:
                 with self._lock:
                     self._count -= 1
                 self._dropped[kind.value] = self._dropped.get(kind.value, 0) + 1
+                self._drops_unlogged[kind.value] = self._drops_unlogged.get(kind.value, 0) + 1
                 self._db.execute(
                     "INSERT INTO counters (name, value) VALUES (?, 1) "
                     "ON CONFLICT (name) DO UPDATE SET value = value + 1",
                     (f"dropped_{kind.value}",),
                 )
                 return
+
+    def _log_drops(self) -> None:
+        """One WARNING at the first drop, then at most one a minute; one more when there is room again."""
+        now = time.monotonic()
+        due = self._drop_logged_at is None or now - self._drop_logged_at >= DROP_WARNING_INTERVAL_S
+        if self._drops_unlogged and due and self._count >= self.max_messages:
+            fresh, self._drops_unlogged = self._drops_unlogged, {}
+            for kind, count in fresh.items():
+                self._drops_episode[kind] = self._drops_episode.get(kind, 0) + count
+            self._drop_logged_at = now
+            episode = self._drops_episode
+            so_far = "" if fresh == episode else f" ({describe_counts(episode)} so far)"
+            log.warning(
+                "outbox full (%s messages pending, bound %s): dropped %s%s; monthly indexes, events and"
+                " status are kept (outbox.dropped in the status; further drops logged at most once a minute)",
+                f"{self._count:,}",
+                f"{self.max_messages:,}",
+                describe_counts(fresh),
+                so_far,
+            )
+        elif self._count < self.max_messages:
+            for kind, count in self._drops_unlogged.items():
+                self._drops_episode[kind] = self._drops_episode.get(kind, 0) + count
+            log.warning(
+                "outbox below its bound again (%s messages pending): %s dropped while it was full",
+                f"{self._count:,}",
+                describe_counts(self._drops_episode),
+            )
+            self._drops_unlogged, self._drops_episode, self._drop_logged_at = {}, {}, None
 
     def stats(self) -> OutboxStats:
         """Pending count, drops per kind, whether undroppable messages overflowed the bound."""
