@@ -119,6 +119,50 @@ async def bench_latency(broker: Mosquitto, directory: Path, count: int, rate: fl
     print(f"  outbox.put cost: p50 {percentile(put_ms, 0.5):.3f} ms, p99 {percentile(put_ms, 0.99):.3f} ms")
 
 
+async def bench_throughput(broker: Mosquitto, directory: Path, count: int, chunk: int) -> float:
+    """Messages put as fast as a replay puts them (``chunk`` a commit), drained with QoS 1; messages/s."""
+    outbox = Outbox(directory / "throughput.db", max_messages=count + 1)
+    acked = 0
+
+    def on_ack(_message: StoredMessage) -> None:
+        nonlocal acked
+        acked += 1
+
+    publisher = MqttPublisher(
+        outbox, BrokerSettings(broker.url, client_id="bench-throughput"), TOPICS, on_ack=on_ack
+    )
+    task = asyncio.create_task(publisher.run())
+    await asyncio.wait_for(publisher.connected_event.wait(), 10)
+    messages = [reading_message(n % 50, n) for n in range(count)]
+    broker_cpu = cpu_seconds(broker.process)
+    started = time.perf_counter()
+    cpu_started = time.process_time()
+    for start in range(0, count, chunk):
+        outbox.put_many(messages[start : start + chunk])
+        await asyncio.sleep(0)
+    put_done = time.perf_counter() - started
+    async with asyncio.timeout(600):
+        while acked < count:
+            await asyncio.sleep(0.005)
+    elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
+    broker_cpu = cpu_seconds(broker.process) - broker_cpu
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    outbox.close()
+    rate = count / elapsed
+    print(f"publisher throughput: {count} readings of 50 meters put {chunk} a commit, QoS 1 to PUBACK")
+    print(
+        f"  {elapsed:.2f} s: {rate:,.0f} messages/s (all put after {put_done:.2f} s)  (target >= 10,000/s)"
+    )
+    print(
+        f"  publisher process CPU {cpu:.2f} s ({count / cpu:,.0f} messages per CPU second), "
+        f"mosquitto {broker_cpu:.2f} s; machine load {_load()}"
+    )
+    return rate
+
+
 async def bench_ingest(broker: Mosquitto, vm: VictoriaMetrics, count: int, protocol: Protocol) -> None:
     sink = InfluxSink(vm.url, "bench")
     settings = IngestSettings(
@@ -192,6 +236,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=3000, help="readings for the latency run")
     parser.add_argument("--rate", type=float, default=500.0, help="readings per second for the latency run")
+    parser.add_argument(
+        "--throughput", type=int, default=100_000, help="readings for the publisher's throughput run"
+    )
     parser.add_argument("--ingest", type=int, default=100_000, help="readings for the throughput run")
     parser.add_argument(
         "--ingest-protocol", choices=["5", "3.1.1"], default="5", help="MQTT version of the ingester"
@@ -207,7 +254,10 @@ async def main() -> None:
         vm.start()
         try:
             await bench_latency(broker, directory, args.messages, args.rate)
-            await bench_ingest(broker, vm, args.ingest, Protocol(args.ingest_protocol))
+            if args.throughput:
+                await bench_throughput(broker, directory, args.throughput, 500)
+            if args.ingest:
+                await bench_ingest(broker, vm, args.ingest, Protocol(args.ingest_protocol))
         finally:
             broker.stop()
             vm.stop()
