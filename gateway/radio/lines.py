@@ -37,10 +37,18 @@ class LineSplitter:
     def feed(self, data: bytes) -> list[Line]:
         out: list[Line] = []
         pos = 0
-        while pos < len(data):
+        size = len(data)
+        limit = self.max_bytes
+        while pos < size:
             end = data.find(b"\n", pos)
+            if end >= 0 and not self._buffer and not self._skipped and end - pos <= limit:
+                start = self._start  # the common case: a whole line inside this chunk, copied once
+                out.append(Line(start, data[pos:end], end - pos, start + end - pos + 1))
+                self._start = start + end - pos + 1
+                pos = end + 1
+                continue
             piece = data[pos:] if end < 0 else data[pos:end]
-            if self._skipped or len(self._buffer) + len(piece) > self.max_bytes:
+            if self._skipped or len(self._buffer) + len(piece) > limit:
                 self._skipped += len(self._buffer) + len(piece)
                 self._buffer.clear()
             else:

@@ -124,13 +124,6 @@ class RecordingReader:
         self.next_line = start.line if start is not None else 1
         self.next_offset = start.offset if start is not None else 0
 
-    def position_after(self, frame: RecordedFrame) -> ReplayPosition:
-        """Where to continue once ``frame`` is handled."""
-        return ReplayPosition(frame.offset, frame.line, frame.index + 1, self.rtl433.header, self.line_stamp)
-
-    def position_before(self, frame: RecordedFrame) -> ReplayPosition:
-        return ReplayPosition(frame.offset, frame.line, frame.index, self.rtl433.header, self.line_stamp)
-
     def end(self) -> ReplayPosition:
         """Where to continue after the last line read (the file may grow)."""
         return ReplayPosition(self.next_offset, self.next_line, 0, self.rtl433.header, self.pending_stamp)
@@ -222,16 +215,25 @@ class ReplaySource:
         self.lookback_s = lookback_s
         self.stats = SourceStats(faults=FaultLog(name, str(path)))
         self._clock: Clock = clock or SystemClock()
-        self.position = ReplayPosition()
+        self._at = ReplayPosition()  # the resume point, or the end of the file once read
+        self._after: tuple[int, int, int, str | None, datetime | None] | None = None  # the last frame's
         self.phase: ReplayPhase | None = None
         self._start = ReplayPosition()  # where reading begins (a resume's warm-up, or the resume point)
-        # (recorded time, position before the frame) of the frames of the last lookback_s
-        self._recent: deque[tuple[float, ReplayPosition]] = deque()
+        # (recorded time, offset, line, index, header, stamp) of the frames of the last lookback_s
+        self._recent: deque[tuple[float, int, int, int, str | None, datetime | None]] = deque()
+        self._resume_order = (0, 0)
         self._head: str | None = None
 
     @property
     def device_path(self) -> str | None:
         return None
+
+    @property
+    def position(self) -> ReplayPosition:
+        """Where a restart would continue: every frame yielded so far is behind it."""
+        if self._after is None:
+            return self._at
+        return ReplayPosition(*self._after)
 
     # -- resuming ------------------------------------------------------------------------------
 
@@ -247,7 +249,7 @@ class ReplaySource:
 
     def checkpoint(self) -> dict[str, Any]:
         """Where this replay stands, for the state: the file, the position, the warm-up start."""
-        warm = self._recent[0][1] if self._recent else self.position
+        warm = ReplayPosition(*self._recent[0][1:]) if self._recent else self.position
         return {
             "file": str(self.path),
             "head": self.head_digest(),
@@ -266,20 +268,18 @@ class ReplaySource:
             return f"from the start (the saved position is unusable: {err})"
         if saved.get("head") != self.head_digest() or at.offset > size:
             return f"from the start (not the recording replayed last, {saved.get('file')})"
-        self.position = at
+        self._at, self._after = at, None
+        self._resume_order = at.order
         self._start = warm if warm.order <= at.order else at
         if at.offset >= size:
             return f"nothing new: replayed to its end before (line {at.line - 1}, byte {at.offset})"
         taken = f", after {at.taken} telegrams of it" if at.taken else ""
         return f"resuming at line {at.line} (byte {at.offset}{taken}) where the state stopped"
 
-    def _phase(self, frame: RecordedFrame) -> ReplayPhase | None:
-        return ReplayPhase.WARM if (frame.offset, frame.index) < self.position.order else None
-
-    def _remember(self, at_s: float, before: ReplayPosition) -> None:
+    def _remember(self, at_s: float, frame: RecordedFrame, reader: RecordingReader) -> None:
         recent = self._recent
-        recent.append((at_s, before))
-        while recent and recent[0][0] < at_s - self.lookback_s:
+        recent.append((at_s, frame.offset, frame.line, frame.index, reader.rtl433.header, reader.line_stamp))
+        while recent[0][0] < at_s - self.lookback_s:
             recent.popleft()
 
     # -- reading -------------------------------------------------------------------------------
@@ -296,7 +296,9 @@ class ReplaySource:
                 for recorded in reader.read(split_lines(handle, start.offset)):
                     if recorded.offset == start.offset and recorded.index < start.taken:
                         continue  # delivered before the stop, and out of the look-back
-                    phase = self._phase(recorded)
+                    phase = (
+                        ReplayPhase.WARM if (recorded.offset, recorded.index) < self._resume_order else None
+                    )
                     stamp = recorded.recorded_at
                     if (
                         phase is None
@@ -309,14 +311,20 @@ class ReplaySource:
                     previous = stamp or previous
                     at = stamp if (self.use_recorded_time and stamp is not None) else self._clock.now()
                     if self.lookback_s > 0:
-                        self._remember(at.timestamp(), reader.position_before(recorded))
+                        self._remember(at.timestamp(), recorded, reader)
                     self.phase = phase
-                    if phase is not ReplayPhase.WARM:
-                        self.position = reader.position_after(recorded)
+                    if phase is None:
+                        self._after = (
+                            recorded.offset,
+                            recorded.line,
+                            recorded.index + 1,
+                            reader.rtl433.header,
+                            reader.line_stamp,
+                        )
                         self.stats.count_frame(at)
                     yield ReceivedFrame(recorded.data, recorded.link_mode, None, at, self.name)
                 self.phase = None
-                self.position = reader.end()
+                self._at, self._after = reader.end(), None
         except OSError as err:
             self.stats.count_error(ErrorReason.OPEN_FAILED, str(err))
         finally:
