@@ -130,9 +130,12 @@ async def bench_throughput(
         nonlocal acked
         acked += 1
 
-    inflight = {} if max_inflight is None else {"max_inflight": max_inflight}
     publisher = MqttPublisher(
-        outbox, BrokerSettings(broker.url, client_id="bench-throughput"), TOPICS, on_ack=on_ack, **inflight
+        outbox,
+        BrokerSettings(broker.url, client_id="bench-throughput"),
+        TOPICS,
+        on_ack=on_ack,
+        max_inflight=max_inflight or 100,  # the daemon's default
     )
     task = asyncio.create_task(publisher.run())
     await asyncio.wait_for(publisher.connected_event.wait(), 10)
@@ -155,7 +158,7 @@ async def bench_throughput(
         await task
     outbox.close()
     rate = count / elapsed
-    window = publisher._max_inflight  # noqa: SLF001 - the figure's own setting
+    window = max_inflight or 100
     print(
         f"publisher throughput: {count} readings of 50 meters put {chunk} a commit, QoS 1 to PUBACK,"
         f" up to {window} in flight"

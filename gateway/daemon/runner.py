@@ -642,10 +642,14 @@ class Daemon:
         logged_at = began
         lost_at: float | None = None
         outcome = "all delivered"
+        at_start = len(outbox)
         while True:
             pending = len(outbox)
             now = time.monotonic()
-            progress = DeliveryProgress(publisher.stats.acked - acked_before, pending, now - began)
+            delivered = publisher.stats.acked - acked_before
+            # acknowledged messages leave the outbox's count a moment later (its syncer deletes them)
+            shown = max(0, at_start - delivered) if delivered <= at_start else pending
+            progress = DeliveryProgress(delivered, shown, now - began)
             if pending == 0:
                 break
             if self._stop.is_set():
