@@ -19,20 +19,14 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from gateway.meter_id import normalise_meter_id
+
 KEY_HEX_DIGITS = 32
 DES_KEY_HEX_DIGITS = 16  # security mode 2 (DES-CBC), withdrawn from the standard, still in the field
 
 
 class KeyFileError(Exception):
     """The keys file is unreadable, malformed or readable by other users."""
-
-
-def normalise_meter_id(meter_id: str) -> str:
-    """Meter ids are 8 decimal digits as printed (most significant byte first)."""
-    text = meter_id.strip()
-    if len(text) != 8 or not all(ch in "0123456789ABCDEFabcdef" for ch in text):
-        raise ValueError(f"meter id must be 8 digits, got {meter_id!r}")
-    return text.upper()
 
 
 def parse_key(text: str, meter_id: str) -> bytes:
@@ -50,13 +44,16 @@ def parse_key(text: str, meter_id: str) -> bytes:
 
 
 class KeyStore(Mapping[str, bytes]):
-    """Meter id -> AES-128 (or DES) key; O(1) lookup; its repr never shows a key."""
+    """Meter id -> AES-128 (or DES) key; O(1) lookup, in either case of the id; its repr never shows a key."""
 
     def __init__(self, keys: Mapping[str, bytes] | None = None) -> None:
         self._keys = {normalise_meter_id(mid): key for mid, key in (keys or {}).items()}
 
     def __getitem__(self, meter_id: str) -> bytes:
-        return self._keys[meter_id.upper()]
+        found = self.lookup(meter_id)
+        if found is None:
+            raise KeyError(meter_id)
+        return found
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._keys)
@@ -66,7 +63,8 @@ class KeyStore(Mapping[str, bytes]):
 
     def lookup(self, meter_id: str) -> bytes | None:
         """The key of ``meter_id`` or None (the shape the protocol core asks for)."""
-        return self._keys.get(meter_id.upper())
+        # the core's ids are canonical already: one dict access; others are lowered on a miss
+        return self._keys.get(meter_id) or self._keys.get(meter_id.lower())
 
     def __repr__(self) -> str:
         return f"KeyStore({len(self._keys)} meters)"

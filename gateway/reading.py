@@ -48,6 +48,7 @@ class Reading:
     status_raw: str | None = None
     unsupported: str | None = None
     rssi_dbm: float | None = None
+    link_id: str | None = None  # the link layer's id where another header names the meter (docs/protocol.md)
     extra: dict[str, JsonScalar] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

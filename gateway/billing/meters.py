@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.keys import KeyFileError, KeyStore, load_keys, normalise_meter_id, parse_key, save_keys
+from gateway.keys import KeyFileError, KeyStore, load_keys, parse_key, save_keys
+from gateway.meter_id import normalise_meter_id
 
 CSV_COLUMNS = ("id", "decoder", "name", "customer")
 IMPORT_COLUMNS = ("id", "key", "decoder", "name", "customer")
@@ -27,12 +28,16 @@ class MetersFileError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class MeterEntry:
-    """One provisioned meter; its key lives in the keys file, never here."""
+    """One provisioned meter; its key lives in the keys file, never here. The id is made canonical
+    (gateway.meter_id: ``0014A807`` is ``0014a807``); ValueError if it is no meter id."""
 
     meter_id: str
     decoder: str | None = None
     name: str | None = None
     customer: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "meter_id", normalise_meter_id(self.meter_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +72,7 @@ def _clean(text: str | None) -> str | None:
 
 
 def _entry(meter_id: str, decoder: str | None, name: str | None, customer: str | None) -> MeterEntry:
-    return MeterEntry(normalise_meter_id(meter_id), _clean(decoder), _clean(name), _clean(customer))
+    return MeterEntry(meter_id, _clean(decoder), _clean(name), _clean(customer))
 
 
 def check_decoder(decoder: str | None, decoders: frozenset[str] | None) -> None:

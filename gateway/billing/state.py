@@ -20,7 +20,17 @@ from typing import Any
 
 from gateway.billing.monthly_index import MonthlyIndex
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: meter ids in lower case (gateway.meter_id); a version 1 file is migrated on open
+
+# (table, column) of every meter id the store keeps
+_METER_ID_COLUMNS = (
+    ("meters", "id"),
+    ("last_reading", "meter_id"),
+    ("meter_state", "meter_id"),
+    ("monthly_index", "meter_id"),
+    ("alarms", "meter_id"),
+    ("unknown_meters", "meter_id"),
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meters (
@@ -97,6 +107,9 @@ class StateStore:
             self._db.executescript(_SCHEMA)
             version = self.get_meta("schema_version")
             if version is None:
+                self.set_meta("schema_version", str(SCHEMA_VERSION))
+            elif version == "1":
+                _lower_meter_ids(self._db)
                 self.set_meta("schema_version", str(SCHEMA_VERSION))
             elif version != str(SCHEMA_VERSION):
                 raise StateStoreError(f"{path}: schema version {version}, expected {SCHEMA_VERSION}")
@@ -372,6 +385,20 @@ class StateStore:
 
     def delete_last_reading(self, meter_id: str) -> None:
         self._db.execute("DELETE FROM last_reading WHERE meter_id = ?", (meter_id,))
+
+
+def _lower_meter_ids(db: sqlite3.Connection) -> None:
+    """Version 1 -> 2: the meters file's ids were kept in upper case, the telegrams' in lower case, so a
+    meter whose id holds a letter had two names. Every id becomes lower case; where both forms had a row,
+    the lower-case one (written from the meter's telegrams) is kept."""
+    for table, column in _METER_ID_COLUMNS:
+        changed = f"{column} <> lower({column})"
+        db.execute(f"UPDATE OR IGNORE {table} SET {column} = lower({column}) WHERE {changed}")
+        db.execute(f"DELETE FROM {table} WHERE {changed}")
+    db.execute(
+        "UPDATE monthly_index SET payload = json_set(payload, '$.meter_id', meter_id) "
+        "WHERE json_extract(payload, '$.meter_id') <> meter_id"
+    )
 
 
 def _meter(row: tuple[Any, ...]) -> ProvisionedMeter:

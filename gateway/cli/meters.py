@@ -24,7 +24,8 @@ from gateway.cli.common import ConfigOption, StateDirOption, console, errors, fa
 from gateway.cli.decoders_cmd import add_decoder_files
 from gateway.cli.status import open_state
 from gateway.daemon.preflight import current_user
-from gateway.keys import KeyFileError, normalise_meter_id, parse_key, read_key_file
+from gateway.keys import KeyFileError, parse_key, read_key_file
+from gateway.meter_id import normalise_meter_id
 
 KEY_HELP_NOTE = " A key on the command line shows in ps and the shell history: prefer --key-file"
 

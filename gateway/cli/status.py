@@ -125,10 +125,24 @@ def _sources(saved: dict[str, Any]) -> None:
         console.print(
             f"frames {counters.get('frames', 0)}, readings {counters.get('readings', 0)}, duplicates "
             f"{counters.get('duplicates', 0)}, unknown-meter frames {counters.get('unknown_meter', 0)}, "
-            f"wrong-key meters {counters.get('wrong_key_meters', 0)}, errors "
+            f"wrong-key meters {counters.get('wrong_key_meters', 0)}, key-missing meters "
+            f"{counters.get('key_missing_meters', 0)}, errors "
             + (", ".join(f"{name} {count}" for name, count in sorted(errors.items())) or "0"),
             highlight=False,
         )
+        _meter_errors(counters.get("meter_errors") or {})
+
+
+def _meter_errors(meter_errors: dict[str, Any], limit: int = 10) -> None:
+    """Provisioned meters whose telegrams were refused, most first (a key missing or wrong, ...)."""
+    if not meter_errors:
+        return
+    table = Table(title=f"provisioned meters with refused telegrams (top {min(limit, len(meter_errors))})")
+    for column in ("meter", "telegrams refused"):
+        table.add_column(column)
+    for meter_id, kinds in list(meter_errors.items())[:limit]:
+        table.add_row(meter_id, ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items())))
+    console.print(table)
 
 
 def _error_words(stats: dict[str, Any]) -> str:

@@ -2,7 +2,8 @@
 
 Bad input never escapes :meth:`Pipeline.handle`: every failure is counted by its type (and the first
 of each type is logged); meters that are not provisioned are counted and noted for surveys, never
-published; provisioned meters whose key does not fit are counted per meter.
+published; a provisioned meter's refused telegrams are counted per meter and kind, under the id the
+error's identity names (an encrypted meter without its key is still named).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ ERROR_NAMES: dict[type[BaseException], str] = {
     UnknownDecoderError: "unknown_decoder",
 }
 WRONG_KEY_ERRORS = (WrongKeyError, AuthenticationError)
+METER_ERRORS_SHOWN = 50  # meters listed in the status's counters.meter_errors (those refused most)
 
 
 class UnknownMeterLog(Protocol):
@@ -82,6 +84,9 @@ class PipelineCounters:
     publications: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     wrong_key_meters: dict[str, int] = field(default_factory=dict)
+    key_missing_meters: dict[str, int] = field(default_factory=dict)
+    # provisioned meter id -> error kind -> telegrams refused (bounded by the fleet: pruned on reload)
+    meter_errors: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -93,7 +98,14 @@ class PipelineCounters:
             "publications": self.publications,
             "errors": dict(self.errors),
             "wrong_key_meters": len(self.wrong_key_meters),
+            "key_missing_meters": len(self.key_missing_meters),
+            "meter_errors": self.worst_meters(METER_ERRORS_SHOWN),
         }
+
+    def worst_meters(self, limit: int) -> dict[str, dict[str, int]]:
+        """The ``limit`` meters with the most refused telegrams (ties: by id), each by kind of error."""
+        ranked = sorted(self.meter_errors.items(), key=lambda item: (-sum(item[1].values()), item[0]))
+        return {meter_id: dict(kinds) for meter_id, kinds in ranked[:limit]}
 
 
 class Pipeline:
@@ -116,15 +128,17 @@ class Pipeline:
         self._unknown_log = unknown_log
         self._publish_raw = publish_raw
         self._logged: set[str] = set()
+        self._peeked: str | None = None  # the meter of the frame in hand, once its headers are read
         self.set_fleet(fleet)
 
     def set_fleet(self, fleet: Fleet) -> None:
         """Swap meters and keys (SIGHUP); takes effect with the next frame."""
         self._meters: Mapping[str, MeterEntry] = fleet.meters
         self._key_lookup = fleet.keys.lookup
-        for meter_id in list(self.counters.wrong_key_meters):
-            if meter_id not in fleet.meters:
-                del self.counters.wrong_key_meters[meter_id]
+        counters = self.counters
+        for per_meter in (counters.wrong_key_meters, counters.key_missing_meters, counters.meter_errors):
+            for meter_id in [meter_id for meter_id in per_meter if meter_id not in fleet.meters]:
+                del per_meter[meter_id]
 
     def set_processor(self, processor: ReadingProcessor) -> None:
         """Swap the processor (a reload with new billing settings)."""
@@ -138,6 +152,7 @@ class Pipeline:
         """Process one frame; never raises for bad input."""
         counters = self.counters
         counters.frames += 1
+        self._peeked = None
         try:
             self._handle(frame)
         except Exception as err:  # a bug below must cost one telegram, never the daemon
@@ -148,6 +163,7 @@ class Pipeline:
         meter_id, manufacturer, _version, device_type = peek_address(frame.data)
         meters = self._meters
         entry = meters.get(meter_id)
+        self._peeked = meter_id
         if entry is None:
             counters.unknown_meter += 1
             if self._unknown_log is not None:
@@ -222,11 +238,17 @@ class Pipeline:
 
     def _count_error(self, err: Exception, frame: ReceivedFrame) -> None:
         name = next((ERROR_NAMES[cls] for cls in type(err).__mro__ if cls in ERROR_NAMES), "internal")
-        errors = self.counters.errors
+        counters = self.counters
+        errors = counters.errors
         errors[name] = errors.get(name, 0) + 1
-        if isinstance(err, WRONG_KEY_ERRORS):
-            wrong = self.counters.wrong_key_meters
-            wrong[err.meter_id] = wrong.get(err.meter_id, 0) + 1
+        meter_id = self._meter_of(err)
+        if meter_id is not None:
+            kinds = counters.meter_errors.setdefault(meter_id, {})
+            kinds[name] = kinds.get(name, 0) + 1
+            if isinstance(err, WRONG_KEY_ERRORS):
+                counters.wrong_key_meters[meter_id] = counters.wrong_key_meters.get(meter_id, 0) + 1
+            elif isinstance(err, KeyMissingError):
+                counters.key_missing_meters[meter_id] = counters.key_missing_meters.get(meter_id, 0) + 1
         if name not in self._logged:
             self._logged.add(name)  # the first of each kind in the log; the rest in the counters
             level = logging.ERROR if name == "internal" else logging.WARNING
@@ -240,6 +262,20 @@ class Pipeline:
             )
         else:
             log.debug("%s from %s: %s", name, frame.source, err)
+
+    def _meter_of(self, err: Exception) -> str | None:
+        """The provisioned meter a refused telegram belongs to: the id its error's identity names (the
+        headers read before the error), else the one its headers were peeked under; None when neither
+        is provisioned (the per-meter counters stay bounded by the fleet)."""
+        identity = err.identity if isinstance(err, WMBusError) else None
+        for meter_id in (
+            identity.meter_id if identity is not None else None,
+            err.meter_id if isinstance(err, DecryptionError) else None,
+            self._peeked,
+        ):
+            if meter_id is not None and meter_id in self._meters:
+                return meter_id
+        return None
 
 
 # --------------------------------------------------------------------------------------------------

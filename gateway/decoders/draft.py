@@ -51,6 +51,7 @@ class _ReadingSlots:
     status_raw: str | None
     unsupported: str | None
     rssi_dbm: float | None
+    link_id: str | None
     extra: dict[str, JsonScalar]
 
 
@@ -65,6 +66,7 @@ class ReadingDraft:
     received_at: datetime
     key: bytes | None = field(default=None, repr=False)
     rssi_dbm: float | None = None
+    link_id: str | None = None
     meter_datetime: datetime | None = None
     total_m3: float | None = None
     target_m3: float | None = None
@@ -163,6 +165,7 @@ class ReadingDraft:
         reading.status_raw = " ".join(status_parts) or None
         reading.unsupported = self.unsupported
         reading.rssi_dbm = self.rssi_dbm
+        reading.link_id = self.link_id
         reading.extra = extra
         reading.__class__ = Reading  # type: ignore[assignment]  # the same layout: see _ReadingSlots
         return reading  # type: ignore[return-value]

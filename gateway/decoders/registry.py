@@ -136,10 +136,10 @@ class DecoderRegistry:
             chosen = self._found.get(_kind_of(telegram)) or self.find(telegram)
         else:
             chosen = self.named(decoder)
-        # meter_id, manufacturer, decoder, medium, received_at, key, rssi_dbm: keywords cost more
+        # meter_id, manufacturer, decoder, medium, received_at, key, rssi_dbm, link_id: keywords cost more
         draft = ReadingDraft(
             telegram.meter_id, telegram.manufacturer, chosen.name, chosen.medium or telegram.medium,
-            received_at, key, rssi_dbm,
+            received_at, key, rssi_dbm, telegram.link_id,
         )
         chosen.decode(telegram, draft)
         return draft.freeze()

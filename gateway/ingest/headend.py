@@ -27,6 +27,7 @@ from gateway.clock import DEFAULT_MAX_AHEAD_S, implausible_time
 from gateway.decoders import decode_reading
 from gateway.ingest.lineproto import RECEPTION, PayloadError, check_schema, line, lines_for
 from gateway.keys import KeyFileError, KeyStore, load_keys
+from gateway.meter_id import normalise_meter_id
 from gateway.uplink.messages import PublicationLike, encode
 from gateway.uplink.topics import MessageKind, ParsedTopic
 from gateway.wmbus.errors import WMBusError
@@ -35,6 +36,14 @@ from gateway.wmbus.telegram import parse_telegram
 log = logging.getLogger(__name__)
 
 DEDUP_WINDOW_S = 120.0
+
+
+def _reception_meter(value: Any) -> str:
+    """The raw message's meter id, canonical; "" when it names none (or no meter id)."""
+    try:
+        return normalise_meter_id(value) if isinstance(value, str) and value else ""
+    except ValueError:
+        return ""
 
 
 class HeadEndError(Exception):
@@ -111,7 +120,7 @@ class HeadEnd:
         publications = self.publications_for(
             data, received_at, rssi_dbm, source=str(body.get("source") or gateway)
         )
-        meter = str(body.get("meter_id") or "")
+        meter = _reception_meter(body.get("meter_id"))
         out: list[str] = []
         for publication in publications:
             out += self._lines(gateway, publication)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from gateway.clock import meter_clock_instant
+from gateway.meter_id import is_canonical, normalise_meter_id
 from gateway.reading import Alarm
 from gateway.uplink.topics import MessageKind, ParsedTopic
 
@@ -49,9 +50,7 @@ _NOT_READING_FIELDS = frozenset(
 )
 
 
-# A meter id as the gateway publishes it (8 hex digits, docs/topics.md); a gateway id as the gateway's
-# configuration allows it (gateway.id), at most 64 characters.
-METER_ID = re.compile(r"[0-9A-Fa-f]{8}")
+# A gateway id as the gateway's configuration allows it (gateway.id), at most 64 characters.
 GATEWAY_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # Line protocol escapes commas, equals signs and spaces, but has no escape for a line break: a newline,
 # carriage return or tab in a name would end or split the line, so such a name is refused.
@@ -71,10 +70,16 @@ def _escape_key(text: str) -> str:
 
 
 def _meter(topic: ParsedTopic, document: Mapping[str, Any]) -> str:
+    """The message's meter id, canonical (lower case) whichever case its payload used."""
     meter = document.get("meter_id") or topic.meter_id or ""
-    if not isinstance(meter, str) or not METER_ID.fullmatch(meter):
+    if not isinstance(meter, str):
         raise PayloadError(f"meter id {str(meter)[:40]!r} is not 8 hex digits")
-    return meter
+    if is_canonical(meter):  # as the gateway publishes it: no copy
+        return meter
+    try:
+        return normalise_meter_id(meter)
+    except ValueError:
+        raise PayloadError(f"meter id {meter[:40]!r} is not 8 hex digits") from None
 
 
 def _gateway(topic: ParsedTopic, document: Mapping[str, Any]) -> str:

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from gateway.meter_id import normalise_meter_id
+
 DEFAULT_PREFIX = "wmbus"
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
@@ -92,8 +94,17 @@ class ParsedTopic:
     month: str | None = None
 
 
+def _meter_level(meter: str, topic: str) -> str:
+    try:
+        return normalise_meter_id(meter)
+    except ValueError:
+        raise TopicError(f"topic {topic!r}: {meter[:40]!r} is not a meter id (8 hex digits)") from None
+
+
 def parse_topic(topic: str, prefix: str = DEFAULT_PREFIX) -> ParsedTopic:
-    """Split one of the gateway's topics into kind, gateway, meter and month; TopicError otherwise."""
+    """Split one of the gateway's topics into kind, gateway, meter and month; TopicError otherwise.
+
+    The meter id comes back in the canonical form (gateway.meter_id), whatever case the topic used."""
     head = prefix + "/"
     if not topic.startswith(head):
         raise TopicError(f"topic {topic!r} is not under prefix {prefix!r}")
@@ -104,9 +115,9 @@ def parse_topic(topic: str, prefix: str = DEFAULT_PREFIX) -> ParsedTopic:
         case [gateway, "raw"]:
             return ParsedTopic(MessageKind.RAW, gateway)
         case [gateway, "meters", meter, "reading"]:
-            return ParsedTopic(MessageKind.READING, gateway, meter)
+            return ParsedTopic(MessageKind.READING, gateway, _meter_level(meter, topic))
         case [gateway, "meters", meter, "event"]:
-            return ParsedTopic(MessageKind.EVENT, gateway, meter)
+            return ParsedTopic(MessageKind.EVENT, gateway, _meter_level(meter, topic))
         case [gateway, "meters", meter, "monthly", month] if _MONTH.fullmatch(month):
-            return ParsedTopic(MessageKind.MONTHLY, gateway, meter, month)
+            return ParsedTopic(MessageKind.MONTHLY, gateway, _meter_level(meter, topic), month)
     raise TopicError(f"topic {topic!r} is not one of the gateway's")

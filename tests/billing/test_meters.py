@@ -34,16 +34,17 @@ def test_empty_when_nothing_is_provisioned(prov: Provisioning) -> None:
 
 
 def test_add_writes_meter_and_key_separately(prov: Provisioning) -> None:
-    assert prov.add(MeterEntry("1234abcd", "izar", "Cellar", "C-1"), KEY_A) is True
+    assert prov.add(MeterEntry("1234ABCD", "izar", "Cellar", "C-1"), KEY_A) is True
     fleet = prov.load()
-    assert fleet.meters["1234ABCD"] == MeterEntry("1234ABCD", "izar", "Cellar", "C-1")
-    assert fleet.keys.lookup("1234ABCD") == KEY_A
+    # one canonical form, the telegrams' own: lower case
+    assert dict(fleet.meters) == {"1234abcd": MeterEntry("1234abcd", "izar", "Cellar", "C-1")}
+    assert fleet.keys.lookup("1234abcd") == fleet.keys.lookup("1234ABCD") == KEY_A
     assert KEY_A.hex() not in prov.meters_path.read_text().lower()
     assert stat.S_IMODE(prov.keys_path.stat().st_mode) == 0o600
-    assert prov.add(MeterEntry("1234ABCD", None, "Garden", None), None) is False
+    assert prov.add(MeterEntry("1234aBcD", None, "Garden", None), None) is False
     fleet = prov.load()
-    assert fleet.meters["1234ABCD"].name == "Garden"
-    assert fleet.keys.lookup("1234ABCD") == KEY_A  # a key not given is kept
+    assert list(fleet.meters) == ["1234abcd"] and fleet.meters["1234abcd"].name == "Garden"
+    assert fleet.keys.lookup("1234abcd") == KEY_A  # a key not given is kept
 
 
 def test_remove_forgets_meter_and_key(prov: Provisioning) -> None:

@@ -111,7 +111,7 @@ def test_a_plan_is_kept_per_table_and_layout() -> None:
 
 def test_freeze_fills_every_reading_field_by_name() -> None:
     # freeze passes Reading's fields by position: a reordered Reading must fail here, not mislabel values.
-    draft = ReadingDraft("m", "MAN", "dec", "water", RECEIVED_AT, key=b"k" * 16, rssi_dbm=-71.0)
+    draft = ReadingDraft("m", "MAN", "dec", "water", RECEIVED_AT, key=b"k" * 16, rssi_dbm=-71.0, link_id="l")
     draft.meter_datetime = datetime(2026, 1, 2, 3, 4)
     draft.total_m3, draft.target_m3, draft.target_date = 1.0, 2.0, date(2026, 1, 1)
     draft.total_backward_m3, draft.flow_m3h, draft.max_flow_m3h = 3.0, 4.0, 5.0
@@ -128,7 +128,7 @@ def test_freeze_fills_every_reading_field_by_name() -> None:
         "target_date": date(2026, 1, 1), "total_backward_m3": 3.0, "flow_m3h": 4.0, "max_flow_m3h": 5.0,
         "flow_temperature_c": 6.0, "external_temperature_c": 7.0, "battery_v": 8.0,
         "alarms": frozenset({Alarm.LEAK}), "status_raw": "tpl=0x04", "unsupported": "why", "rssi_dbm": -71.0,
-        "extra": {"x": 1, "status": "POWER_LOW"},
+        "link_id": "l", "extra": {"x": 1, "status": "POWER_LOW"},
     }
     assert {item.name for item in fields(Reading)} == set(expected)
     assert not hasattr(Reading, "__post_init__")  # freeze sets the slots without calling __init__
