@@ -36,6 +36,7 @@ from gateway.decoders import (
     zenner,
 )
 from gateway.decoders.base import clear_recipes
+from gateway.decoders.no_value import clear_registers
 from gateway.decoders.oms import GENERIC
 from gateway.decoders.plan import clear_plans
 from gateway.decoders.registry import DecoderRegistry, UnknownDecoderError
@@ -83,11 +84,13 @@ encrypt inside their own frames."""
 
 def clear_caches() -> None:
     """Forget the decoders found per meter kind, the field plans per record layout, the recipes per decoder
-    and payload structure and the status words' meanings (benchmarks and tests)."""
+    and payload structure, the no-value registers per structure and the status words' meanings (benchmarks
+    and tests)."""
     REGISTRY.clear_cache()
     clear_plans()
     clear_recipes()
     clear_meanings()
+    clear_registers()
 
 
 def decoder_names() -> list[str]:

@@ -182,7 +182,7 @@ class MeterDecoder:
         if offer_set_days is not None:
             offer_set_days(records, draft)
         if telegram.manufacturer in TOP_BIT_MAKERS and b"\x00\x80" in telegram.payload:
-            drop_no_values(records, draft)  # builds the records: only where the pattern may be
+            drop_no_values(records, draft)  # reads the data bytes of the structure's volume registers
         status = telegram.status
         if status is not None:
             apply_tpl_status(status, draft, self.tpl_bits)

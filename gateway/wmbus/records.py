@@ -662,6 +662,11 @@ class RecordSet(Sequence[DataRecord]):
             scaled = number
         return (scaled - 32) * 5 / 9 if entry[10] else scaled
 
+    def data_of(self, index: int) -> bytes:
+        """The data bytes of ``records[index]`` (not the manufacturer data) as sent; no record is built."""
+        entry = self._entries[index]
+        return self._payload[entry[1] : entry[2]]
+
     def __len__(self) -> int:
         return len(self._entries) + (self._manufacturer_at is not None)
 

@@ -10,9 +10,10 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from gateway.decoders import decode_reading
+from gateway.decoders import decode_reading, no_value
 from gateway.reading import Reading
 from gateway.wmbus.manufacturer import encode_manufacturer
+from gateway.wmbus.records import RecordSet, parse_record_set
 from gateway.wmbus.telegram import parse_telegram
 
 AT = datetime(2026, 12, 1, tzinfo=UTC)
@@ -57,3 +58,20 @@ def test_a_current_volume_without_a_value_is_not_published() -> None:
 def test_a_negative_volume_that_is_not_the_pattern_stays_a_number() -> None:
     reading = _reading("0413" + (-5).to_bytes(4, "little", signed=True).hex())
     assert reading.total_m3 == pytest.approx(-0.005)
+
+
+@pytest.mark.parametrize(("records_hex", "expected"), [
+    (TOTAL + "840413" + "00000080" + SET_DAY_DATE, [(8, 0)]),
+    ("0413" + "00000080" + "8C0413" + "00000080" + SET_DAY_DATE, [(0, 0), (8, 0)]),
+    (TOTAL + "840413" + (1000).to_bytes(4, "little").hex() + SET_DAY_DATE, []),
+])
+def test_the_registers_read_from_the_data_bytes_are_those_the_built_records_give(
+    records_hex: str, expected: list[tuple[int, int]]
+) -> None:
+    body = bytes.fromhex("2F2F" + records_hex)
+    first, second = parse_record_set(body), parse_record_set(body)
+    assert isinstance(first, RecordSet) and first.structure is not None
+    built = tuple(first)  # a plain sequence of records: the rule reads each record
+    registers = no_value._no_value_registers(second)  # read from the data bytes of the cached structure
+    assert registers == no_value._no_value_registers(built) == expected
+    assert registers == no_value._no_value_registers(parse_record_set(body))  # a second time, from the cache
