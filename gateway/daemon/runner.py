@@ -63,6 +63,7 @@ TICK_INTERVAL_S = 60.0  # daemon-clock seconds between processor ticks (cut-offs
 FLUSH_INTERVAL_S = 0.25  # real seconds between commits of queued publications and state
 FLUSH_FRAMES = 500  # ... or this many frames (a fast replay's queued publications stay small)
 READY_TIMEOUT_S = 15.0  # READY=1 is sent when every source is connected, or after this long
+CONNECT_SETTLE_S = 5.0  # on stop, how long a publisher still connecting may take to be cancellable cleanly
 DRAIN_TIMEOUT_S = 5.0  # on stop, how long the publisher may keep sending the outbox
 REPLAY_BACKLOG = 20_000  # a replay waits while the outbox holds this many (or half its bound)
 DELIVERY_LOG_INTERVAL_S = 5.0  # a replay's end: one progress line this often (no terminal)
@@ -625,6 +626,12 @@ class Daemon:
                 if self._stop.is_set() and self._ended_by_sources:
                     break  # Ctrl-C while a replay's outbox drained
                 await asyncio.sleep(0.05)
+            if not self.publisher.connected_event.is_set() and self.publisher.stats.last_error is None:
+                # A replay with nothing new ends while the publisher is still connecting; cancelled in
+                # the middle of its first status publish it could hang in aiomqtt's disconnect (seen
+                # 2 runs in 3): let it finish connecting first (a broker that fails sets last_error).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.publisher.connected_event.wait(), CONNECT_SETTLE_S)
             self._publisher_task.cancel()
             await asyncio.gather(self._publisher_task, return_exceptions=True)
         if self.outbox is not None:

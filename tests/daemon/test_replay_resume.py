@@ -91,6 +91,29 @@ async def _run(config: Path, recording: Path, *extra: str) -> asyncio.subprocess
     )
 
 
+async def _finish(process: asyncio.subprocess.Process, timeout_s: float = 240.0) -> str:
+    """Wait for the run to exit 0; its log (standard error). A run that hangs is killed, its log shown."""
+    assert process.stderr is not None
+    chunks: list[bytes] = []
+
+    async def read() -> None:
+        assert process.stderr is not None
+        while chunk := await process.stderr.read(65536):
+            chunks.append(chunk)
+
+    reader = asyncio.create_task(read())
+    try:
+        code = await asyncio.wait_for(process.wait(), timeout_s)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        code = None
+    await reader
+    log = b"".join(chunks).decode()
+    assert code == 0, f"exit {code}:\n{log}"
+    return log
+
+
 async def _settle(received: list[Key], quiet_s: float = 1.5) -> None:
     """Until no message has arrived for ``quiet_s``."""
     seen = -1
@@ -128,7 +151,7 @@ async def _whole_run(tmp_path: Path, mosquitto: Mosquitto, recording: Path, stat
     collector = asyncio.create_task(_collect(mosquitto, "whole", received, ready))
     await asyncio.wait_for(ready.wait(), 10)
     process = await _run(_config(tmp_path, "whole", state, mosquitto.url), recording)
-    assert await asyncio.wait_for(process.wait(), 240) == 0
+    await _finish(process)
     await _settle(received)
     collector.cancel()
     return received
@@ -159,9 +182,7 @@ async def test_a_replay_killed_midway_resumes_without_loss_or_republishing(
     at_kill = len(received)
 
     again = await _run(config, recording)
-    assert again.stderr is not None
-    log = (await asyncio.wait_for(again.stderr.read(), 240)).decode()
-    assert await again.wait() == 0
+    log = await _finish(again)
     await _settle(received)
     collector.cancel()
 
@@ -195,9 +216,7 @@ async def test_the_same_recording_again_publishes_nothing_and_from_start_everyth
         collector = asyncio.create_task(_collect(mosquitto, "whole", received, ready))
         await asyncio.wait_for(ready.wait(), 10)
         process = await _run(config, recording, *extra)
-        assert process.stderr is not None
-        log = (await asyncio.wait_for(process.stderr.read(), 240)).decode()
-        assert await process.wait() == 0
+        log = await _finish(process, 60)
         await _settle(received)
         collector.cancel()
         new = [key for key in received if key not in left]
