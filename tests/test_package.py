@@ -109,3 +109,32 @@ def test_lock_pins_every_runtime_dependency() -> None:
     lock = (REPO / "requirements.lock").read_text().lower()
     missing = [name for name in names if f"\n{name}==" not in lock]
     assert not missing, f"run scripts/lock.sh: {missing} not in requirements.lock"
+
+
+def test_arm64_package_built_on_another_machine_holds_only_aarch64_wheels(deb: Path) -> None:
+    if _run("dpkg", "--print-architecture").strip() == "arm64":
+        pytest.skip("this machine is arm64: the native build above is the arm64 package")
+    built = _run(str(REPO / "scripts" / "build-deb.sh"), "--arch", "arm64").strip().splitlines()[-1]
+    path = REPO / built
+    assert path.name == f"wmbus-gateway_{__version__}_arm64.deb"
+    assert _run("dpkg-deb", "--field", str(path), "Architecture").strip() == "arm64"
+    wheels = [
+        line.rsplit("/", 1)[-1]
+        for line in _run("dpkg-deb", "--contents", str(path)).splitlines()
+        if line.endswith(".whl")
+    ]
+    compiled = [name for name in wheels if not name.endswith(("-none-any.whl", "-py3-none-any.whl"))]
+    assert compiled, wheels  # orjson, pycryptodome and pydantic-core are compiled
+    assert all("aarch64" in name for name in compiled), compiled
+
+
+def test_build_refuses_an_architecture_it_cannot_package() -> None:
+    result = subprocess.run(
+        [str(REPO / "scripts" / "build-deb.sh"), "--arch", "sparc"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "no package for architecture sparc" in result.stderr
