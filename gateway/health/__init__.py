@@ -4,7 +4,6 @@ from gateway.health.events import HealthEvent, HealthEventName
 from gateway.health.ladder import HealAction, HealOutcome
 from gateway.health.monitor import HealableSource, HealthMonitor, SourceState
 from gateway.health.settings import HealthSettings, HealthSettingsError
-from gateway.health.unmatched import UnmatchedKind, UnmatchedTraffic
 
 __all__ = [
     "HealAction",
@@ -16,6 +15,4 @@ __all__ = [
     "HealthSettings",
     "HealthSettingsError",
     "SourceState",
-    "UnmatchedKind",
-    "UnmatchedTraffic",
 ]
