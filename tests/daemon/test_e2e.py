@@ -21,11 +21,12 @@ from gateway.daemon.runner import DRAIN_TIMEOUT_S, HEALTH_META_KEY, STATUS_META_
 from gateway.frame import LinkMode, ReceivedFrame
 from gateway.publication import Publication
 from gateway.radio.base import SourceStats
-from gateway.radio.simulator import FORMATS, SimulatedFleet, SimulatorSource
+from gateway.radio.simulator import FORMATS, SimulatedFleet
 from gateway.reading import Alarm
 from gateway.uplink.outbox import Outbox
 from tests.daemon.test_pipeline import encrypted_water_vectors
 from tests.servers import Mosquitto, free_port
+from tests.simulated_run import run_fleet
 from tests.uplink.helpers import retained
 from tests.vectors import Vector
 
@@ -120,18 +121,7 @@ def two_months(tmp_path_factory: pytest.TempPathFactory) -> SimulatedRun:
         interval_scale=100.0,  # a telegram every ~1.5 h per meter: two months in a few thousand telegrams
     )
     state = tmp_path_factory.mktemp("sim") / "state"
-    Provisioning(state / "meters.toml", state / "keys.toml").add_many(
-        (MeterEntry(m.meter_id), fleet.keys().get(m.meter_id)) for m in fleet.meters
-    )
-    published: list[Publication] = []
-    daemon = Daemon(
-        GatewayConfig(state_dir=state),
-        sources=[SimulatorSource(fleet, until=SIM_END)],
-        clock=clock,
-        printer=lambda line: None,
-        on_publication=published.append,
-    )
-    assert asyncio.run(daemon.run()) == 0
+    daemon, published = run_fleet(fleet, state, clock, SIM_END)
     return SimulatedRun(fleet, daemon, published)
 
 

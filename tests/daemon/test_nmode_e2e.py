@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from gateway.billing.meters import MeterEntry, Provisioning
 from gateway.clock import ManualClock, SystemClock
 from gateway.daemon.config import GatewayConfig, parse_config
 from gateway.daemon.runner import Daemon
 from gateway.frame import LinkMode
 from gateway.publication import Publication
-from gateway.radio.simulator import SimulatedFleet, SimulatorSource
+from gateway.radio.simulator import SimulatedFleet
 from tests.radio.nmode_fakes import FakeAmb3665, FakeIm170a
+from tests.simulated_run import provision, run_fleet
 
 START = datetime(2026, 9, 30, 18, 0, tzinfo=UTC)
 
@@ -28,26 +28,13 @@ def _fleet(clock: ManualClock, mode: LinkMode) -> SimulatedFleet:
     )
 
 
-def _provision(state: Path, fleet: SimulatedFleet) -> None:
-    Provisioning(state / "meters.toml", state / "keys.toml").add_many(
-        (MeterEntry(m.meter_id), fleet.keys().get(m.meter_id)) for m in fleet.meters
-    )
-
-
 def test_the_simulators_n_mode_meters_reach_readings_and_month_ends(tmp_path: Path) -> None:
     clock = ManualClock(START)
     fleet = _fleet(clock, LinkMode.N1C)
     state = tmp_path / "state"
-    _provision(state, fleet)
-    published: list[Publication] = []
-    daemon = Daemon(
-        GatewayConfig(state_dir=state, timezone="UTC"),
-        sources=[SimulatorSource(fleet, until=START + timedelta(hours=12))],
-        clock=clock,
-        printer=lambda line: None,
-        on_publication=published.append,
+    _, published = run_fleet(
+        fleet, state, clock, START + timedelta(hours=12), GatewayConfig(state_dir=state, timezone="UTC")
     )
-    assert asyncio.run(daemon.run()) == 0
     readings = [p for p in published if p.kind == "reading"]
     assert {p.meter_id for p in readings} == {m.meter_id for m in fleet.meters}
     assert len(readings) == fleet.counters.sent
@@ -82,7 +69,7 @@ link_mode = "N1a"
 """
     )
     fleet = _fleet(ManualClock(START), LinkMode.N1A)
-    _provision(state, fleet)
+    provision(state, fleet)
     sent = list(islice(fleet.transmissions(), 12))
     published: list[Publication] = []
     daemon = Daemon(config, clock=SystemClock(), printer=lambda line: None, on_publication=published.append)

@@ -23,16 +23,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.billing.meters import MeterEntry, Provisioning
 from gateway.clock import ManualClock
 from gateway.daemon.config import GatewayConfig
 from gateway.daemon.runner import Daemon, RunOptions
 from gateway.ingest.metrics import ingest_registry
 from gateway.publication import Publication
-from gateway.radio.simulator import SimulatedFleet, SimulatorSource
+from gateway.radio.simulator import SimulatedFleet
 from gateway.uplink.metrics_http import MetricsServer
 from tests.ingest.test_ingester import ingesting, messages_of, publish_raw
 from tests.servers import Mosquitto, VictoriaMetrics, free_port
+from tests.simulated_run import run_fleet
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = ROOT / "dashboards"
@@ -165,18 +165,7 @@ def simulate(state: Path) -> list[Publication]:
         alarm_rate_per_year=40.0,
         interval_scale=100.0,  # a telegram every ~1.5 h per meter
     )
-    Provisioning(state / "meters.toml", state / "keys.toml").add_many(
-        (MeterEntry(m.meter_id), fleet.keys().get(m.meter_id)) for m in fleet.meters
-    )
-    published: list[Publication] = []
-    daemon = Daemon(
-        GatewayConfig(state_dir=state),
-        sources=[SimulatorSource(fleet, until=SIM_END)],
-        clock=clock,
-        printer=lambda line: None,
-        on_publication=published.append,
-    )
-    assert asyncio.run(daemon.run()) == 0
+    _, published = run_fleet(fleet, state, clock, SIM_END)
     return [p for p in published if p.kind in ("reading", "monthly", "event")]
 
 
