@@ -48,6 +48,12 @@ def xor_all(data: bytes) -> int:
     return result
 
 
+def amber_frame(command: int, payload: bytes) -> bytes:
+    """An Amber command frame: FF, command, length, payload, XOR of all before."""
+    head = bytes([0xFF, command, len(payload)]) + payload
+    return head + bytes([xor_all(head)])
+
+
 class FakeDongle:
     """Base: a pty pair, a symlink to its slave, and a byte handler for what the host writes."""
 
@@ -361,10 +367,7 @@ class FakeAmber(FakeDongle):
         super().plug()
         self.active = dict(self.nvm)
 
-    @staticmethod
-    def frame(command: int, payload: bytes) -> bytes:
-        head = bytes([0xFF, command, len(payload)]) + payload
-        return head + bytes([xor_all(head)])
+    frame = staticmethod(amber_frame)
 
     def on_host_bytes(self, data: bytes) -> None:
         self._buffer += data

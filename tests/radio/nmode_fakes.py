@@ -24,7 +24,7 @@ from pathlib import Path
 
 from gateway.frame import LinkMode
 from gateway.wmbus.crc import crc16 as wmbus_crc16
-from tests.radio.fakes import FakeDongle, FakeIm871a, xor_all
+from tests.radio.fakes import FakeDongle, FakeIm871a, amber_frame, xor_all
 
 NVM_UART_CMD_OUT_ENABLE = 0x05
 NVM_RSSI_ENABLE = 0x45
@@ -90,10 +90,7 @@ class FakeAmb3665(FakeDongle):
             return None
         return ("1a", "1b", "2a", "2b", "3a", "3b")[(self.mode - 1) // 2]
 
-    @staticmethod
-    def frame(command: int, payload: bytes) -> bytes:
-        head = bytes([0xFF, command, len(payload)]) + payload
-        return head + bytes([xor_all(head)])
+    frame = staticmethod(amber_frame)
 
     def on_host_bytes(self, data: bytes) -> None:
         self._buffer += data
