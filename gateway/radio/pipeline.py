@@ -165,9 +165,12 @@ class PipelineSource(ABC):
         process, self._process = self._process, None
         if process is None:
             return None
+        # The whole process group, even when the shell has ended: a program it left running (an rtl_sdr
+        # still holding the stick) would make the restart fail. Linux does not reuse a group's id while
+        # any member lives, so this reaches only what the pipeline started.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
         if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
             try:
                 async with asyncio.timeout(2.0):
                     await process.wait()
@@ -177,8 +180,14 @@ class PipelineSource(ABC):
                 await process.wait()
         task, self._stderr_task = self._stderr_task, None
         if task is not None:
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(task, 1.0)  # the last words of the program
+            # the last words of the program. asyncio.wait, not wait_for under suppress(CancelledError):
+            # that would also swallow a cancellation of our own caller.
+            done, _ = await asyncio.wait((task,), timeout=1.0)
+            if not done:
+                task.cancel()
+                await asyncio.wait((task,))
+            if not task.cancelled():
+                task.exception()  # retrieved: its reader's failure only ends the last words
         return process.returncode
 
 

@@ -190,7 +190,10 @@ class SerialSource(ABC):
             try:
                 with contextlib.suppress(OSError, serial.SerialException, TimeoutError):
                     writer.close()
-                    await asyncio.wait_for(writer.wait_closed(), CLOSE_TIMEOUT_S)
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow our caller's
+                    # cancellation when the close completes at the same moment (CPython gh-86296)
+                    async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                        await writer.wait_closed()
             finally:
                 self._closing = False
         if task is not None and not task.done():

@@ -1,4 +1,4 @@
-"""Cancelling a serial source's consumer ends its frames() loop, whatever the loop is doing.
+"""Cancelling a radio source's consumer ends its frames() loop, whatever the loop is doing.
 
 Regression: closing the port awaited the cancelled reader task under ``suppress(CancelledError)``,
 which also swallowed a cancellation of the consumer arriving at that moment; frames() then went on
@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 from pathlib import Path
 
 from gateway.frame import LinkMode
 from gateway.radio.base import Backoff
 from gateway.radio.im170a import Im170aSource
+from gateway.radio.rtlwmbus import RtlWmbusSource
 from tests.radio.nmode_fakes import FakeIm170a
 
 WAIT_S = 10.0
@@ -66,3 +69,84 @@ async def test_consumer_cancelled_while_the_port_closes_stops_the_source(tmp_pat
         source.reader_may_finish.set()
         await asyncio.wait((consumer,), timeout=WAIT_S)
         wrong_stick.unplug()
+
+
+class WatchedRtlWmbus(RtlWmbusSource):
+    """An rtl_wmbus source that says when it starts stopping its ended program."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.stopping = asyncio.Event()
+        self.group: int | None = None
+
+    async def _stop_process(self) -> int | None:
+        if self._process is not None:
+            self.group = self._process.pid
+            self.stopping.set()
+        return await super()._stop_process()
+
+
+async def test_consumer_cancelled_while_a_pipeline_waits_for_its_last_words_stops_the_source() -> None:
+    # The program ends at once, but a child it left (deaf to SIGTERM) keeps standard error open, so
+    # stopping it waits up to a second for the program's last words: the consumer is cancelled then.
+    source = WatchedRtlWmbus(
+        "sdr",
+        "(trap '' TERM; exec sleep 5) >/dev/null & exit 3",
+        backoff=Backoff(initial_s=0.02, maximum_s=0.1),
+    )
+
+    async def consume() -> None:
+        async for _frame in source.frames():
+            pass
+
+    consumer = asyncio.create_task(consume())
+    try:
+        await asyncio.wait_for(source.stopping.wait(), WAIT_S)
+        await asyncio.sleep(0.2)
+        consumer.cancel()
+        done, _ = await asyncio.wait((consumer,), timeout=WAIT_S)
+        assert consumer in done, "frames() swallowed its consumer's cancellation"
+        assert consumer.cancelled()
+        assert source.stats.reconnects == 0  # the program was not started again
+    finally:
+        consumer.cancel()
+        await asyncio.wait((consumer,), timeout=WAIT_S)
+        if source.group is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(source.group, signal.SIGKILL)
+        await asyncio.sleep(0.2)  # the pipes' end reaches the loop before it closes
+
+
+async def test_stopping_a_pipeline_also_stops_what_its_program_left_running(tmp_path: Path) -> None:
+    # The shell ends but leaves a child (an rtl_sdr still holding the stick, in the field): a restart
+    # would find the device busy. Stopping the source ends the child too.
+    pid_file = tmp_path / "child.pid"
+    source = WatchedRtlWmbus(
+        "sdr", f"sleep 30 >/dev/null 2>&1 & echo $! > {pid_file}; exit 3", backoff=Backoff(initial_s=5.0)
+    )
+
+    async def consume() -> None:
+        async for _frame in source.frames():
+            pass
+
+    consumer = asyncio.create_task(consume())
+    try:
+        await asyncio.wait_for(source.stopping.wait(), WAIT_S)
+        child = int(pid_file.read_text())
+        for _ in range(100):
+            if not _alive(child):
+                break
+            await asyncio.sleep(0.05)
+        assert not _alive(child), "the program's child outlived the pipeline's stop"
+    finally:
+        consumer.cancel()
+        await asyncio.wait((consumer,), timeout=WAIT_S)
+
+
+def _alive(pid: int) -> bool:
+    """Whether the process runs (a zombie waiting for its parent counts as ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
