@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -37,6 +38,20 @@ def test_not_finite_numbers_become_null() -> None:
     for dumped in (json_codec.dumps(document), json_codec.stdlib_dumps(document)):
         assert json.loads(dumped) == {"a": None, "b": [None, 1.5]}
     assert not json_codec.all_finite(document) and json_codec.all_finite({"a": [1.0]})
+
+
+def test_all_finite_looks_into_every_nesting() -> None:
+    nan, inf = float("nan"), float("-inf")
+    for bad in (
+        {"a": {"b": [1, {"c": nan}]}},
+        [("x", inf)],
+        MappingProxyType({"a": [True, None, "s", nan]}),
+        nan,
+    ):
+        assert not json_codec.all_finite(bad), bad
+    good_ones = ({"a": {"b": [1, {"c": 1.5}]}, "t": (2, None, False)}, MappingProxyType({"a": 1.0}), 3.0, "x")
+    for good in good_ones:
+        assert json_codec.all_finite(good), good
 
 
 def test_integers_beyond_64_bits_and_int_keys_still_encode() -> None:

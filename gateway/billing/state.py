@@ -2,7 +2,10 @@
 
 Provisioned meters, the last reading and the billing state of each meter, monthly indexes, open
 alarms, counters and the meters heard but not provisioned. Writes go into an open transaction that
-:meth:`StateStore.commit` makes durable: what is committed survives a crash of the process. With
+:meth:`StateStore.commit` makes durable: what is committed survives a crash of the process. The rows
+written with every reading (a meter's last reading and billing state) are kept in memory, one per meter,
+and written at the commit (or before a read of their table): a fast replay that hears a meter ten times
+between two commits writes its row once. With
 ``synchronous=NORMAL`` (the default) a power cut may lose the last commits but never corrupts the
 file; ``durable=True`` selects ``synchronous=FULL`` (one fsync per commit).
 """
@@ -18,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from gateway import json_codec
 from gateway.billing.monthly_index import MonthlyIndex
 
 SCHEMA_VERSION = 2  # 2: meter ids in lower case (gateway.meter_id); a version 1 file is migrated on open
@@ -95,6 +99,9 @@ class StateStore:
     def __init__(self, path: str | Path, *, durable: bool = False) -> None:
         self.path = Path(path)
         self._pending_counters: dict[str, int] = {}
+        # written at the commit (the latest of each meter): meter id -> (received at, reading); -> state
+        self._pending_last: dict[str, tuple[datetime, dict[str, Any]]] = {}
+        self._pending_states: dict[str, dict[str, Any]] = {}
         self._closed = False
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,7 +127,8 @@ class StateStore:
     # -- transactions -------------------------------------------------------------------------------
 
     def commit(self) -> None:
-        """Make every write so far durable (the pending counters too)."""
+        """Make every write so far durable (the pending rows and counters too)."""
+        self._write_pending()
         if self._pending_counters:
             self._db.executemany(
                 "INSERT INTO counters (name, value) VALUES (?, ?) "
@@ -132,6 +140,8 @@ class StateStore:
 
     def rollback(self) -> None:
         self._pending_counters.clear()
+        self._pending_last.clear()
+        self._pending_states.clear()
         self._db.rollback()
 
     @contextmanager
@@ -143,6 +153,25 @@ class StateStore:
             self.rollback()
             raise
         self.commit()
+
+    def _write_pending(self) -> None:
+        """Into the open transaction: the last readings and meter states saved since the last write.
+
+        Kept until their statement succeeds (a full disk: the next commit writes them again)."""
+        if pending := self._pending_last.items():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO last_reading (meter_id, received_at, reading) VALUES (?, ?, ?)",
+                [(meter_id, at.isoformat(), _dumps(doc)) for meter_id, (at, doc) in pending],
+            )
+            self._pending_last.clear()
+        if self._pending_states:
+            # an upsert keeps the row (and its rowid): meters stay in the order they were first saved
+            self._db.executemany(
+                "INSERT INTO meter_state (meter_id, data) VALUES (?, ?) "
+                "ON CONFLICT (meter_id) DO UPDATE SET data = excluded.data",
+                [(meter_id, _dumps(data)) for meter_id, data in self._pending_states.items()],
+            )
+            self._pending_states.clear()
 
     def close(self) -> None:
         """Commit and close; closing twice is harmless."""
@@ -196,39 +225,38 @@ class StateStore:
     # -- last readings and per-meter billing state ---------------------------------------------------------
 
     def save_last_reading(self, meter_id: str, received_at: datetime, reading: dict[str, Any]) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO last_reading (meter_id, received_at, reading) VALUES (?, ?, ?)",
-            (meter_id, received_at.isoformat(), json.dumps(reading, separators=(",", ":"))),
-        )
+        """The meter's latest reading (``reading`` is kept, not copied, until written: leave it unchanged)."""
+        self._pending_last[meter_id] = (received_at, reading)
 
     def last_reading(self, meter_id: str) -> dict[str, Any] | None:
+        self._write_pending()
         row = self._db.execute("SELECT reading FROM last_reading WHERE meter_id = ?", (meter_id,)).fetchone()
         return _loads(row[0]) if row else None
 
     def last_seen(self) -> dict[str, datetime]:
         """When each meter was last read."""
+        self._write_pending()
         rows = self._db.execute("SELECT meter_id, received_at FROM last_reading")
         return {meter_id: datetime.fromisoformat(at) for meter_id, at in rows}
 
     def save_meter_state(self, meter_id: str, data: dict[str, Any]) -> None:
-        # an upsert keeps the row (and its rowid): meters stay in the order they were first saved
-        self._db.execute(
-            "INSERT INTO meter_state (meter_id, data) VALUES (?, ?) "
-            "ON CONFLICT (meter_id) DO UPDATE SET data = excluded.data",
-            (meter_id, json.dumps(data, separators=(",", ":"))),
-        )
+        """The meter's billing state (``data`` is kept, not copied, until the commit: do not change it)."""
+        self._pending_states[meter_id] = data
 
     def meter_state(self, meter_id: str) -> dict[str, Any] | None:
+        self._write_pending()
         row = self._db.execute("SELECT data FROM meter_state WHERE meter_id = ?", (meter_id,)).fetchone()
         return _loads(row[0]) if row else None
 
     def meter_states(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        self._write_pending()
         for meter_id, data in self._db.execute("SELECT meter_id, data FROM meter_state"):
             yield meter_id, _loads(data)
 
     def iter_meter_states(self, batch: int = 256) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every meter state in the order first saved, read ``batch`` rows at a time: the caller may
         save states between items, and memory holds one batch, not the table."""
+        self._write_pending()
         after = 0
         while True:
             rows = self._db.execute(
@@ -278,6 +306,7 @@ class StateStore:
 
     def coverage_rows(self, month: str) -> Iterator[tuple[str, float | None, str | None]]:
         """Per provisioned meter: (id, its last reading in epoch seconds, its ``month`` index's source)."""
+        self._write_pending()
         rows = self._db.execute(
             "SELECT m.id, r.received_at, i.source FROM meters m "
             "LEFT JOIN last_reading r ON r.meter_id = m.id "
@@ -384,6 +413,7 @@ class StateStore:
         self._db.execute("DELETE FROM monthly_index WHERE month < ? OR month > ?", (first, last))
 
     def delete_last_reading(self, meter_id: str) -> None:
+        self._write_pending()
         self._db.execute("DELETE FROM last_reading WHERE meter_id = ?", (meter_id,))
 
 
@@ -404,6 +434,15 @@ def _lower_meter_ids(db: sqlite3.Connection) -> None:
 def _meter(row: tuple[Any, ...]) -> ProvisionedMeter:
     created = datetime.fromisoformat(row[4]) if row[4] else None
     return ProvisionedMeter(meter_id=row[0], name=row[1], customer=row[2], decoder=row[3], created=created)
+
+
+def _dumps(document: dict[str, Any]) -> str:
+    """Compact JSON text (orjson where installed); a document with a NaN or an infinity keeps it as the
+    standard library writes it (NaN, Infinity), as it always did, instead of orjson's null."""
+    text = json_codec.dumps(document)
+    if b"null" in text and not json_codec.all_finite(document):
+        return json.dumps(document, separators=(",", ":"))
+    return text.decode()
 
 
 def _loads(text: str) -> Any:
