@@ -76,6 +76,7 @@ class AnomalyDetector:
     def __init__(self, settings: BillingSettings, tz: ZoneInfo) -> None:
         self.settings = settings
         self.tz = tz
+        self._day_span = (0.0, 0.0, 0)  # [start, end) in epoch seconds of the last local day asked for
 
     def update(
         self,
@@ -217,4 +218,14 @@ class AnomalyDetector:
         state.history_days += 1
 
     def _day(self, at_s: float) -> int:
-        return datetime.fromtimestamp(at_s, self.tz).date().toordinal()
+        """The local date of ``at_s`` as an ordinal (asked with every reading: the day's span is kept)."""
+        start_s, end_s, ordinal = self._day_span
+        if start_s <= at_s < end_s:
+            return ordinal
+        local = datetime.fromtimestamp(at_s, self.tz)
+        day = local.date()
+        midnight = datetime(day.year, day.month, day.day, tzinfo=self.tz)
+        following = date.fromordinal(day.toordinal() + 1)
+        next_midnight = datetime(following.year, following.month, following.day, tzinfo=self.tz)
+        self._day_span = (midnight.timestamp(), next_midnight.timestamp(), day.toordinal())
+        return day.toordinal()

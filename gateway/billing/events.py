@@ -82,6 +82,8 @@ def alarm_transitions(
     meter_id: str, open_alarms: Iterable[str], alarms: frozenset[Alarm], at_s: float, details: dict[str, Any]
 ) -> list[Event]:
     """Events for the meter alarms that appear in or vanish from ``alarms`` (others untouched)."""
+    if not alarms and not open_alarms:  # most readings: nothing raised, nothing to clear
+        return []
     current = {str(ALARM_EVENTS[alarm]) for alarm in alarms}
     was_open = {name for name in open_alarms if name in METER_ALARM_NAMES}
     events = [

@@ -138,6 +138,9 @@ class Cutoff:
         return (day - timedelta(days=1), day)
 
 
+CUTOFFS_KEPT = 240  # cut-offs a calendar remembers (20 years of months)
+
+
 class BillingCalendar:
     """Billing cut-offs in one time zone: 00:00 local on ``cutoff_day`` of every month."""
 
@@ -146,12 +149,19 @@ class BillingCalendar:
             raise ValueError(f"cutoff_day must be within 1..28, got {cutoff_day}")
         self.tz = tz
         self.cutoff_day = cutoff_day
+        self._cutoffs: dict[tuple[int, int], Cutoff] = {}  # asked for with every reading: made once
 
     def cutoff_in(self, year: int, month: int) -> Cutoff:
         """The cut-off that falls in calendar month ``year-month`` (it closes the month before)."""
-        at = datetime(year, month, self.cutoff_day, tzinfo=self.tz)
-        closed_year, closed_month = (year - 1, 12) if month == 1 else (year, month - 1)
-        return Cutoff(at=at, month=f"{closed_year:04d}-{closed_month:02d}", at_s=at.timestamp())
+        cutoff = self._cutoffs.get((year, month))
+        if cutoff is None:
+            at = datetime(year, month, self.cutoff_day, tzinfo=self.tz)
+            closed_year, closed_month = (year - 1, 12) if month == 1 else (year, month - 1)
+            cutoff = Cutoff(at=at, month=f"{closed_year:04d}-{closed_month:02d}", at_s=at.timestamp())
+            if len(self._cutoffs) >= CUTOFFS_KEPT:
+                self._cutoffs.clear()
+            self._cutoffs[year, month] = cutoff
+        return cutoff
 
     def cutoff_for_month(self, month: str) -> Cutoff:
         """The cut-off that closes ``month`` ("2026-09" -> 2026-10-01 00:00 local)."""
