@@ -97,3 +97,31 @@ def test_fresh_messages_kept_in_memory_are_bounded_while_nobody_takes_them(tmp_p
     seqs.append(outbox.put(reading("10000001", 50)))
     assert len(outbox._recent) == 0  # still none: the publisher reads back from the file
     assert [m.seq for m in plan.live(100)] == seqs
+
+
+def test_a_batch_gets_the_numbers_it_is_stored_under_across_a_status_and_the_bound(tmp_path: Path) -> None:
+    """put_many stores runs of messages at once: the numbers it returns are still each message's own,
+    a status in the batch still replaces the one not sent, and the bound still drops the oldest reading."""
+    outbox = Outbox(tmp_path / "o.db", max_messages=6)
+    outbox.add_listener(lambda: None)
+    first = outbox.put_many([reading("10000001", n) for n in range(3)])
+    outbox.ack(first[0])
+    outbox.flush_acks(wait=True)  # numbers are never reused: the next run starts after the deleted one
+    batch = [
+        reading("10000002", 0),
+        status_message(TOPICS, status_body("online", "1")),
+        reading("10000002", 1),
+        publication_message(TOPICS, monthly_publication("10000002")),
+        status_message(TOPICS, status_body("online", "2")),
+        reading("10000002", 2),  # the outbox holds 6: the oldest readings make room
+        reading("10000002", 3),
+    ]
+    seqs = outbox.put_many(batch)
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(batch) and seqs[0] > first[-1]
+    stored = {m.seq: m.payload for m in outbox.fetch_range(0, None, 100)}
+    kept = {seq: message.payload for seq, message in zip(seqs, batch, strict=True) if seq in stored}
+    assert kept == {seq: stored[seq] for seq in kept}
+    assert sorted(stored) == [seqs[0], *seqs[2:]]  # first[1:] dropped, oldest first; status 1 replaced
+    assert b'"version":"2"' in stored[seqs[4]]
+    assert len(outbox) == 6 and outbox.stats().dropped == {"reading": 2}
+    assert [m.seq for m in outbox.take_recent(0) or []] == first + seqs
