@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 from gateway.clock import Clock, SystemClock
 from gateway.frame import LinkMode, ReceivedFrame
@@ -80,16 +80,16 @@ class ReplayPhase(StrEnum):
     WARM = "warm"  # handled before the stop: only the dedup should learn it again
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedFrame:
-    """A telegram from a replay file with what the file says about its reception."""
+class RecordedFrame(NamedTuple):
+    """A telegram from a replay file with what the file says about its reception (a named tuple: one
+    a telegram, it costs a fraction of a frozen dataclass)."""
 
     data: bytes
     link_mode: LinkMode
     recorded_at: datetime | None
     line: int
     offset: int = 0  # of its line
-    index: int = 0  # among the frames of its line
+    nth: int = 0  # among the frames of its line (not "index": a tuple has that method)
 
 
 def _timestamp_comment(text: str) -> datetime | None:
@@ -278,7 +278,7 @@ class ReplaySource:
 
     def _remember(self, at_s: float, frame: RecordedFrame, reader: RecordingReader) -> None:
         recent = self._recent
-        recent.append((at_s, frame.offset, frame.line, frame.index, reader.rtl433.header, reader.line_stamp))
+        recent.append((at_s, frame.offset, frame.line, frame.nth, reader.rtl433.header, reader.line_stamp))
         while recent[0][0] < at_s - self.lookback_s:
             recent.popleft()
 
@@ -294,10 +294,10 @@ class ReplaySource:
                 handle.seek(start.offset)
                 reader = RecordingReader(self.stats, include_crc_failed=self.include_crc_failed, start=start)
                 for recorded in reader.read(split_lines(handle, start.offset)):
-                    if recorded.offset == start.offset and recorded.index < start.taken:
+                    if recorded.offset == start.offset and recorded.nth < start.taken:
                         continue  # delivered before the stop, and out of the look-back
                     phase = (
-                        ReplayPhase.WARM if (recorded.offset, recorded.index) < self._resume_order else None
+                        ReplayPhase.WARM if (recorded.offset, recorded.nth) < self._resume_order else None
                     )
                     stamp = recorded.recorded_at
                     if (
@@ -317,7 +317,7 @@ class ReplaySource:
                         self._after = (
                             recorded.offset,
                             recorded.line,
-                            recorded.index + 1,
+                            recorded.nth + 1,
                             reader.rtl433.header,
                             reader.line_stamp,
                         )
