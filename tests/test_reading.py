@@ -51,3 +51,10 @@ def test_to_json_and_from_json_round_trip() -> None:
                               "extra": {"volume_b_m3": 1.5}})
     empty = Reading("1", "ABC", "oms", "water", datetime(2026, 1, 1, tzinfo=UTC))
     assert empty.to_json()["alarms"] == [] and Reading.from_json(empty.to_json()) == empty
+
+
+def test_to_json_writes_every_date_field_as_iso() -> None:
+    # to_json names its date and date-time fields one by one: a new one must be added there too
+    from gateway.reading import _TIME_NAMES  # noqa: PLC0415
+
+    assert _TIME_NAMES == ("received_at", "meter_datetime", "target_date")
