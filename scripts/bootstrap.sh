@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Set up what the project needs on a fresh Debian 12 / Raspberry Pi OS machine:
 # Python 3.11+ with venv, the project's virtual environment, and (with --test) the test servers.
-# Usage: scripts/bootstrap.sh [--test]
+# Usage: scripts/bootstrap.sh [--test | --broker]   (--broker: mosquitto for ./run's private broker)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_test=0
-[ "${1:-}" = "--test" ] && want_test=1
+want_broker=0
+[ "${1:-}" = "--test" ] && want_test=1 && want_broker=1
+[ "${1:-}" = "--broker" ] && want_broker=1
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
@@ -26,14 +28,16 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
 fi
 if ! "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null; then apt_install python3-venv; fi
 
-if [ "$want_test" -eq 1 ]; then
-    missing=()
+missing=()
+if [ "$want_broker" -eq 1 ]; then
     command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+fi
+if [ "$want_test" -eq 1 ]; then
     command -v victoria-metrics >/dev/null || missing+=(victoria-metrics)
     command -v systemd-analyze >/dev/null || missing+=(systemd)  # unit sandboxing score test
     command -v openssl >/dev/null || missing+=(openssl)           # test CA for MQTT over TLS
-    if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
 fi
+if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
 
 extras=""
 [ "$want_test" -eq 1 ] && extras="[test]"

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "state": "state_cmd",
     "ingest": "ingest",
     "listen": "listen",
+    "watch": "watch",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(COMMANDS.values())
 
