@@ -13,6 +13,8 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from gateway.mqtt.packets import Version, reason_text
+
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 # CONNACK codes that mean "speak an older protocol": 3.1.1 rc 1, MQTT 5 reason 132.
 _UNSUPPORTED_PROTOCOL = frozenset({1, 132})
@@ -29,6 +31,23 @@ class Protocol(StrEnum):
 
 class BrokerError(Exception):
     """The broker cannot be used as configured: refused login, bad TLS files, bad URL."""
+
+
+class MqttError(Exception):
+    """The connection to the broker could not be made or was lost (gateway.uplink.client)."""
+
+
+class ConnectRefusedError(MqttError):
+    """The broker answered CONNECT with a refusal: ``code`` is its return (3.1.1) or reason (5) code."""
+
+    def __init__(self, code: int, version: Version, reason_string: str | None = None) -> None:
+        text = reason_text(code, version, connack=True)
+        super().__init__(f"{text}: {reason_string}" if reason_string else text)
+        self.code = code
+
+
+class ConnectionLostError(MqttError):
+    """The connection dropped, the broker closed it, or it sent something we cannot read."""
 
 
 def redacted(url: str) -> str:
@@ -109,6 +128,11 @@ class BrokerSettings:
         return context
 
 
+def wire_version(protocol: Protocol) -> Version:
+    """The CONNECT protocol level for V5 or V311."""
+    return Version.V311 if protocol is Protocol.V311 else Version.V5
+
+
 def protocol_version(protocol: Protocol) -> aiomqtt.ProtocolVersion:
     return aiomqtt.ProtocolVersion.V311 if protocol is Protocol.V311 else aiomqtt.ProtocolVersion.V5
 
@@ -159,6 +183,8 @@ def make_client(
 
 def connect_error_code(err: BaseException) -> int | None:
     """The CONNACK code of a refused connection, or None when it is not a refusal."""
+    if isinstance(err, ConnectRefusedError):
+        return err.code
     if isinstance(err, aiomqtt.MqttCodeError):
         rc = err.rc
         value = getattr(rc, "value", rc)

@@ -18,23 +18,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiomqtt
-
+from gateway.mqtt.packets import Version, Will, publish_properties, reason_text
+from gateway.mqtt.properties import CONTENT_TYPE, PAYLOAD_FORMAT_INDICATOR
 from gateway.uplink.broker import (
     BrokerError,
     BrokerSettings,
+    MqttError,
     Protocol,
     describe_connect_error,
-    json_publish_properties,
-    make_client,
     wants_older_protocol,
+    wire_version,
 )
+from gateway.uplink.client import MqttClient
 from gateway.uplink.messages import encode, status_body
 from gateway.uplink.outbox import Outbox, StoredMessage
 from gateway.uplink.tasks import first_error
@@ -43,6 +45,11 @@ from gateway.uplink.topics import MessageKind, Topics
 log = logging.getLogger(__name__)
 
 StatusProvider = Callable[[], Mapping[str, Any]]
+
+# MQTT 5: every payload is UTF-8 JSON (payload format indicator, content type), status and will alike.
+JSON_PROPERTIES: dict[int, Any] = {PAYLOAD_FORMAT_INDICATOR: 1, CONTENT_TYPE: "application/json"}
+PUBLISH_PROPERTIES = publish_properties(utf8=True, content_type="application/json")
+REFUSED_LOG_INTERVAL_S = 60.0
 
 
 @dataclass(slots=True)
@@ -55,6 +62,7 @@ class PublisherStats:
     acked: int = 0
     last_error: str | None = None
     protocol: str | None = None
+    refused: int = 0  # acknowledged with an MQTT 5 error reason (dropped: the broker will not take them)
     acked_by_kind: dict[str, int] = field(default_factory=dict)  # outbox messages acknowledged, per kind
 
     def to_json(self) -> dict[str, Any]:
@@ -172,6 +180,8 @@ class MqttPublisher:
         self._on_ack = on_ack
         self._protocol = broker.protocol
         self._wakeup = asyncio.Event()
+        self._sending: _Sending | None = None
+        self._refused_logged_at = -math.inf
         self.connected_event = asyncio.Event()
 
     def _status_payload(self, state: str) -> bytes:
@@ -188,9 +198,9 @@ class MqttPublisher:
         )
         return encode(MessageKind.STATUS, self.topics.gateway, body)
 
-    def _will(self) -> aiomqtt.Will:
-        properties = json_publish_properties() if self._protocol is not Protocol.V311 else None
-        return aiomqtt.Will(
+    def _will(self) -> Will:
+        properties = JSON_PROPERTIES if self._protocol is not Protocol.V311 else {}
+        return Will(
             self.topics.status(), self._status_payload("offline"), qos=1, retain=True, properties=properties
         )
 
@@ -208,7 +218,7 @@ class MqttPublisher:
                 try:
                     await self._session()
                     delay = self._reconnect_min_s
-                except aiomqtt.MqttError as err:
+                except MqttError as err:
                     if (
                         self._protocol is Protocol.AUTO
                         and not self.stats.connects
@@ -235,7 +245,7 @@ class MqttPublisher:
 
     async def _session(self) -> None:
         protocol = Protocol.V5 if self._protocol is Protocol.AUTO else self._protocol
-        client = make_client(self.broker, protocol, will=self._will(), max_inflight=self._max_inflight)
+        client = MqttClient(self.broker, wire_version(protocol), will=self._will(), on_ack=self._acked)
         async with client:
             self.stats.connected = True
             self.stats.connects += 1
@@ -243,135 +253,150 @@ class MqttPublisher:
             self.stats.protocol = protocol.value
             if self._protocol is Protocol.AUTO:
                 self._protocol = protocol
-            properties = json_publish_properties() if protocol is Protocol.V5 else None
+            properties = PUBLISH_PROPERTIES if protocol is Protocol.V5 else b""
             log.info("connected to %s:%s (MQTT %s)", self.broker.host, self.broker.port, protocol.value)
-            await client.publish(
-                self.topics.status(),
-                self._status_payload("online"),
-                qos=1,
-                retain=True,
-                properties=properties,
-            )
+            await self._publish_status(client, "online", properties)
             self.connected_event.set()
             try:
                 await first_error(
-                    self._watch_disconnect(client),
+                    client.closed(),
                     self._status_loop(client, properties),
                     self._drain(client, properties),
                 )
             except asyncio.CancelledError:
                 # A clean stop says so; the will covers the unclean ones.
-                with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
-                    await asyncio.wait_for(
-                        client.publish(
-                            self.topics.status(),
-                            self._status_payload("offline"),
-                            qos=1,
-                            retain=True,
-                            properties=properties,
-                        ),
-                        timeout=2.0,
-                    )
+                with contextlib.suppress(MqttError, TimeoutError):
+                    await self._publish_status(client, "offline", properties, timeout_s=2.0)
                 raise
 
-    async def _watch_disconnect(self, client: aiomqtt.Client) -> None:
-        # The messages iterator is aiomqtt's public way to learn that the connection dropped.
-        async for _ in client.messages:
-            pass
-        raise aiomqtt.MqttError("disconnected")
+    async def _publish_status(
+        self, client: MqttClient, state: str, properties: bytes, timeout_s: float | None = None
+    ) -> None:
+        reason = await client.publish_and_wait(
+            self.topics.status(),
+            self._status_payload(state),
+            retain=True,
+            properties=properties,
+            timeout_s=timeout_s or self._publish_timeout_s,
+        )
+        if reason >= 0x80:
+            self._refused(self.topics.status(), reason)
 
-    async def _status_loop(self, client: aiomqtt.Client, properties: Any) -> None:
+    async def _status_loop(self, client: MqttClient, properties: bytes) -> None:
         while True:
             await asyncio.sleep(self._status_interval_s)
-            await client.publish(
-                self.topics.status(),
-                self._status_payload("online"),
-                qos=1,
-                retain=True,
-                properties=properties,
-                timeout=self._publish_timeout_s,
-            )
+            await self._publish_status(client, "online", properties)
 
-    async def _drain(self, client: aiomqtt.Client, properties: Any) -> None:
+    async def _drain(self, client: MqttClient, properties: bytes) -> None:
+        """Keep the window of outbox messages in flight and as many queued behind it.
+
+        Each PUBACK sends the next queued message at once (:meth:`_acked`), so the connection carries
+        data both ways all the time; this loop only refills the queue from the outbox.
+        """
         plan = _DrainPlan(self.outbox)
         plan.start()
-        slots = asyncio.Semaphore(self._max_inflight)
-        group = _Sends(on_error=self._wakeup.set)
+        # One slot stays free for the status message, within what the broker takes (Receive Maximum).
+        window = max(1, min(self._max_inflight, client.send_quota - 1))
+        self._sending = _Sending(client, properties, window)
+        sending = self._sending
+        queue = sending.queue
         tokens = 0.0
         last = time.monotonic()
         try:
             while True:
                 self._wakeup.clear()
-                now = time.monotonic()
-                tokens = min(tokens + (now - last) * self._backlog_rate, max(self._backlog_rate, 1.0))
-                last = now
-                batch = plan.live(self._max_inflight)
-                if not plan.backlog_done and tokens >= 1:
-                    backlog = plan.backlog(int(min(tokens, self._max_inflight)))
-                    tokens -= len(backlog)
-                    batch += backlog
-                for message in batch:
-                    await slots.acquire()
-                    group.start(self._send(client, message, properties, slots))
-                group.check()
+                room = 2 * window - sending.in_flight - len(queue)
+                fetched = 0
+                if room > 0:
+                    now = time.monotonic()
+                    tokens = min(tokens + (now - last) * self._backlog_rate, max(self._backlog_rate, 1.0))
+                    last = now
+                    live = plan.live(room)
+                    queue.extend(live)
+                    fetched = len(live)
+                    if not plan.backlog_done and tokens >= 1 and fetched < room:
+                        backlog = plan.backlog(int(min(tokens, room - fetched)))
+                        tokens -= len(backlog)
+                        queue.extend(backlog)
+                        fetched += len(backlog)
+                self.stats.published += sending.pump()
                 self.outbox.flush_acks()
-                if not batch:
-                    if plan.backlog_done:
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self._wakeup.wait(), timeout=1.0)
-                    else:
-                        await asyncio.sleep(max(0.005, (1 - tokens) / max(self._backlog_rate, 1e-3)))
+                if fetched and room - fetched > 0:
+                    await asyncio.sleep(0)  # more may be waiting in the outbox
+                elif queue:
+                    await client.writable()
+                    await self._wakeup.wait()  # set by _acked when the queue runs low
+                elif plan.backlog_done:
+                    # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a cancellation
+                    # that comes as the event is set, and the publisher then never stops.
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(1.0):
+                            await self._wakeup.wait()
                 else:
-                    await asyncio.sleep(0)
+                    await asyncio.sleep(max(0.005, (1 - tokens) / max(self._backlog_rate, 1e-3)))
         finally:
-            group.cancel()
+            self._sending = None
 
-    async def _send(
-        self, client: aiomqtt.Client, message: StoredMessage, properties: Any, slots: asyncio.Semaphore
-    ) -> None:
-        try:
-            self.stats.published += 1
-            await client.publish(
-                message.topic,
-                message.payload,
-                qos=1,
-                retain=message.retain,
-                properties=properties,
-                timeout=self._publish_timeout_s,
-            )
-        finally:
-            slots.release()
-        self.stats.acked += 1
-        by_kind = self.stats.acked_by_kind
-        by_kind[message.kind.value] = by_kind.get(message.kind.value, 0) + 1
+    def _acked(self, message: StoredMessage, reason: int) -> None:
+        """A PUBACK for an outbox message (called by the client as it reads): it leaves the outbox."""
+        sending = self._sending
+        if sending is not None:
+            sending.in_flight -= 1
+            if sending.queue:
+                self.stats.published += sending.pump()
+            if len(sending.queue) <= sending.low_water:
+                self._wakeup.set()
+        if reason >= 0x80:
+            self._refused(message.topic, reason)
+        stats = self.stats
+        stats.acked += 1
+        by_kind = stats.acked_by_kind
+        kind = message.kind.value
+        by_kind[kind] = by_kind.get(kind, 0) + 1
         self.outbox.ack(message.seq)
         if self._on_ack is not None:
             self._on_ack(message)
 
+    def _refused(self, topic: str, reason: int) -> None:
+        """The broker refused a message (MQTT 5 PUBACK reason >= 0x80): sending it again would not help."""
+        self.stats.refused += 1
+        now = time.monotonic()
+        if now - self._refused_logged_at >= REFUSED_LOG_INTERVAL_S:
+            self._refused_logged_at = now
+            log.warning(
+                "broker %s:%s refused a message on %s: %s (dropped; %d refused so far)",
+                self.broker.host,
+                self.broker.port,
+                topic,
+                reason_text(reason, Version.V5),
+                self.stats.refused,
+            )
 
-class _Sends:
-    """The publishes in flight on one connection; the first failure ends the connection."""
 
-    def __init__(self, on_error: Callable[[], None]) -> None:
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._error: BaseException | None = None
-        self._on_error = on_error
+class _Sending:
+    """The outbox messages of one connection: those in flight, and a queue that PUBACKs pull from."""
 
-    def start(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
+    __slots__ = ("client", "in_flight", "low_water", "properties", "queue", "window")
 
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None and self._error is None:
-            self._error = task.exception()
-            self._on_error()
+    def __init__(self, client: MqttClient, properties: bytes, window: int) -> None:
+        self.client = client
+        self.properties = properties
+        self.window = window
+        self.low_water = window // 2
+        self.in_flight = 0
+        self.queue: deque[StoredMessage] = deque()
 
-    def check(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    def cancel(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+    def pump(self) -> int:
+        """Send queued messages while the window has room; how many were sent."""
+        queue, window = self.queue, self.window
+        count = min(len(queue), window - self.in_flight)
+        if count <= 0:
+            return 0
+        publish, properties = self.client.publish, self.properties
+        for _ in range(count):
+            message = queue.popleft()
+            publish(
+                message.topic, message.payload, retain=message.retain, token=message, properties=properties
+            )
+        self.in_flight += count
+        return count
