@@ -42,6 +42,7 @@ _LATEST_S = LATEST_PLAUSIBLE.timestamp()
 
 __all__ = ["ReadingProcessor"]
 
+STAMPED_DATES_KEPT = 64  # register dates whose cut-off is remembered (meters send one a month)
 STATE_CACHE_METERS = 1024  # meter states kept in memory, most recently read; the rest live in the store
 
 
@@ -207,6 +208,8 @@ class ReadingProcessor:
         if not _plausible_month(self._grace_month):
             self._grace_month = None
         self._meta_dirty = False
+        self._stamped: dict[date, Cutoff | None] = {}  # register dates looked up (_cutoff_stamped)
+        self._oldest: tuple[Cutoff | None, Cutoff] = (None, self.calendar.cutoff_in(2000, 1))  # _oldest_open
 
     # -- the contract ------------------------------------------------------------------------------
 
@@ -256,7 +259,7 @@ class ReadingProcessor:
             out.extend(self._apply_sample(state, Sample(at_s, reading.total_m3), in_order))
         if reading.target_m3 is not None and reading.target_date is not None:
             out.extend(self._apply_register(state, reading, at_s))
-        store.save_meter_state(state.meter_id, state.to_json())
+        store.save_meter_state(state.meter_id, state.to_json)  # made when written: once a commit
         if self.autocommit:
             self.commit()
         return out
@@ -400,10 +403,7 @@ class ReadingProcessor:
         cutoff = self._cutoff_stamped(reading.target_date)
         if cutoff is None or at_s < cutoff.at_s or self._last_cutoff is None:
             return []  # a set day that is not our cut-off, or a cut-off still to come
-        oldest = self._last_cutoff
-        for _ in range(self.settings.open_months - 1):
-            oldest = self.calendar.previous(oldest)
-        if cutoff.at_s < oldest.at_s or cutoff.at_s > self._last_cutoff.at_s:
+        if cutoff.at_s < self._oldest_open(self._last_cutoff).at_s or cutoff.at_s > self._last_cutoff.at_s:
             return []
         out: list[Publication] = []
         draft = state.draft(cutoff.month)
@@ -427,10 +427,27 @@ class ReadingProcessor:
 
     def _cutoff_stamped(self, target_date: date) -> Cutoff | None:
         """The cut-off whose register carries ``target_date`` (the day before it, or its own day)."""
+        stamped = self._stamped  # meters send the same date all month: asked with every reading
+        if target_date in stamped:
+            return stamped[target_date]
+        found = None
         for day in (target_date + timedelta(days=1), target_date):
             if day.day == self.calendar.cutoff_day:
-                return self.calendar.cutoff_in(day.year, day.month)
-        return None
+                found = self.calendar.cutoff_in(day.year, day.month)
+                break
+        if len(stamped) >= STAMPED_DATES_KEPT:
+            stamped.clear()
+        stamped[target_date] = found
+        return found
+
+    def _oldest_open(self, last: Cutoff) -> Cutoff:
+        """The oldest cut-off whose month is still open (``open_months`` back from ``last``)."""
+        if self._oldest[0] is not last:
+            oldest = last
+            for _ in range(self.settings.open_months - 1):
+                oldest = self.calendar.previous(oldest)
+            self._oldest = (last, oldest)
+        return self._oldest[1]
 
     def _publish(self, state: MeterState, draft: MonthDraft, *, force: bool = False) -> list[Publication]:
         """Publish the draft's best index if it improves on what was published (after the grace)."""

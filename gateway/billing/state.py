@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,6 +56,9 @@ CREATE TABLE IF NOT EXISTS unknown_meters (
     last_seen TEXT NOT NULL, count INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+MeterStateData = dict[str, Any] | Callable[[], dict[str, Any]]
 
 
 class StateStoreError(Exception):
@@ -101,7 +104,7 @@ class StateStore:
         self._pending_counters: dict[str, int] = {}
         # written at the commit (the latest of each meter): meter id -> (received at, reading); -> state
         self._pending_last: dict[str, tuple[datetime, dict[str, Any]]] = {}
-        self._pending_states: dict[str, dict[str, Any]] = {}
+        self._pending_states: dict[str, MeterStateData] = {}
         self._closed = False
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -169,7 +172,10 @@ class StateStore:
             self._db.executemany(
                 "INSERT INTO meter_state (meter_id, data) VALUES (?, ?) "
                 "ON CONFLICT (meter_id) DO UPDATE SET data = excluded.data",
-                [(meter_id, _dumps(data)) for meter_id, data in self._pending_states.items()],
+                [
+                    (meter_id, _dumps(data() if callable(data) else data))
+                    for meter_id, data in self._pending_states.items()
+                ],
             )
             self._pending_states.clear()
 
@@ -239,8 +245,9 @@ class StateStore:
         rows = self._db.execute("SELECT meter_id, received_at FROM last_reading")
         return {meter_id: datetime.fromisoformat(at) for meter_id, at in rows}
 
-    def save_meter_state(self, meter_id: str, data: dict[str, Any]) -> None:
-        """The meter's billing state (``data`` is kept, not copied, until the commit: do not change it)."""
+    def save_meter_state(self, meter_id: str, data: MeterStateData) -> None:
+        """The meter's billing state: a document (kept, not copied, until written: leave it unchanged), or
+        what makes it, called when the row is written (the state as it is then: one call a commit)."""
         self._pending_states[meter_id] = data
 
     def meter_state(self, meter_id: str) -> dict[str, Any] | None:
