@@ -227,6 +227,17 @@ class Deduplicator:
             self._close(meter_id, sighting)
         return out
 
+    def expire(self, now_s: float) -> int:
+        """What :meth:`closed` does, without making the tallies (the daemon counts copies as they come);
+        how many windows closed."""
+        pending = self._pending
+        count = 0
+        while pending and pending[0][0] < now_s:
+            _, meter_id, sighting = pending.popleft()
+            self._close(meter_id, sighting)
+            count += 1
+        return count
+
     def _close(self, meter_id: str, sighting: _Sighting) -> None:
         """The window ended: the meter keeps the sighting packed (if it still keeps it: then it is the
         oldest of its open ones, windows closing in arrival order)."""

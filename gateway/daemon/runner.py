@@ -549,7 +549,7 @@ class Daemon:
             return
         self._storage_ok("state", 0)
         # forget the dedup windows that have closed (their final copy counts are in the counters)
-        self.dedup.closed(self.clock.now().timestamp())
+        self.dedup.expire(self.clock.now().timestamp())
 
     def _storage_failed(self, what: str, err: sqlite3.Error, kept: int) -> None:
         """Count every failed write; log the first of an episode (one line, no traceback)."""

@@ -54,6 +54,17 @@ def test_closed_windows_hand_out_the_final_tally_once() -> None:
     assert [item.meter_id for item in dedup.closed(100.0)] == ["B"]
 
 
+def test_expire_closes_the_same_windows_without_the_tallies() -> None:
+    dedup = Deduplicator(window_s=10)
+    dedup.check("A", 1, DIGEST, 0.0, -70.0)
+    dedup.check("B", 1, DIGEST, 5.0)
+    assert dedup.expire(9.0) == 0
+    assert dedup.expire(10.5) == 1
+    assert isinstance(dedup._meters["A"], bytes)  # packed, as closed() leaves it
+    assert not dedup.check("A", 1, DIGEST, 9.5).is_new  # a late copy is still a duplicate
+    assert dedup.closed(10.5) == [] and dedup.expire(100.0) == 1 and dedup.closed(1e9) == []
+
+
 def test_memory_is_a_fixed_number_of_slots_per_meter_and_bounded_in_meters() -> None:
     dedup = Deduplicator(window_s=1e9, slots_per_meter=3, max_meters=100)
     for number in range(50):
