@@ -10,12 +10,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from gateway.meter_id import normalise_meter_id
 
 DEFAULT_PREFIX = "wmbus"
+TOPICS_KEPT = 4096  # reading topics a Topics remembers
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
 
@@ -46,6 +47,8 @@ class Topics:
 
     gateway: str
     prefix: str = DEFAULT_PREFIX
+    # meter id -> its reading topic: one is built with every reading (bounded: starts over when full)
+    _reading_topics: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_level("gateway", self.gateway)
@@ -63,7 +66,13 @@ class Topics:
         return f"{self.base}/raw"
 
     def reading(self, meter_id: str) -> str:
-        return f"{self.base}/meters/{_check_level('meter id', meter_id)}/reading"
+        topic = self._reading_topics.get(meter_id)
+        if topic is None:
+            topic = f"{self.base}/meters/{_check_level('meter id', meter_id)}/reading"
+            if len(self._reading_topics) >= TOPICS_KEPT:
+                self._reading_topics.clear()
+            self._reading_topics[meter_id] = topic
+        return topic
 
     def monthly(self, meter_id: str, month: str) -> str:
         if not _MONTH.fullmatch(month):
