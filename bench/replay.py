@@ -25,6 +25,7 @@ import json
 import logging
 import multiprocessing
 import os
+import resource
 import sqlite3
 import statistics
 import subprocess
@@ -99,6 +100,10 @@ def subscriber(host: str, port: int, pipe: Connection) -> None:
     pipe.send(dict(counts))
 
 
+def _load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def daemon_status(state: Path) -> dict[str, object]:
     """The daemon's last status (counters) from its state database."""
     db = sqlite3.connect(state / "state.db")
@@ -134,8 +139,11 @@ def one_run(fleet: SimulatedFleet, recording: Path, telegrams: int, folder: Path
             "--mqtt", broker.url, "--log-format", "text", *extra,
         ]
         started = time.perf_counter()
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # only the daemon is reaped meanwhile
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         elapsed = time.perf_counter() - started
+        used = resource.getrusage(resource.RUSAGE_CHILDREN)
+        user, system = used.ru_utime - usage.ru_utime, used.ru_stime - usage.ru_stime
         ours.send("stop")
         counts: dict[str, int] = ours.recv()
         counter.join(10)
@@ -153,7 +161,8 @@ def one_run(fleet: SimulatedFleet, recording: Path, telegrams: int, folder: Path
     lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
     print(
         f"  {elapsed:6.1f} s to exit: {telegrams / elapsed:,.0f} telegrams/s, "
-        f"{received / elapsed:,.0f} messages/s"
+        f"{received / elapsed:,.0f} messages/s; the daemon's CPU {user + system:.1f} s (user {user:.1f},"
+        f" system {system:.1f}); load average at exit {_load()}"
     )
     print(
         f"    daemon: {c.get('frames')} frames, {c.get('readings')} readings, {c.get('publications')}"
@@ -207,10 +216,9 @@ def main() -> None:
         else:
             telegrams = write_recording(fleet, recording, args.days)
         made = time.perf_counter() - made
-        load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
         print(
             f"recording: {telegrams:,} telegrams of {args.meters} meters over {args.days:g} days "
-            f"({made:.0f} s to make or count); load average {load} on {os.cpu_count()} CPUs"
+            f"({made:.0f} s to make or count); load average {_load()} on {os.cpu_count()} CPUs"
         )
         times = []
         for run in range(args.runs):
