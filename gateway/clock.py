@@ -104,14 +104,17 @@ class ManualClock:
             raise ValueError("ManualClock needs a timezone-aware start")
         self._now = start
         self._sleepers: list[tuple[datetime, asyncio.Future[None]]] = []
+        self._due: datetime | None = None  # the earliest sleeper's deadline
 
     def now(self) -> datetime:
         return self._now
 
     def set(self, instant: datetime) -> None:
         """Move to ``instant`` (never backwards) and wake the sleepers it passes."""
-        self._now = max(self._now, instant)
-        self._wake()
+        if instant > self._now:
+            self._now = instant
+            if self._due is not None and instant >= self._due:  # set once a frame in a replay: cheap
+                self._wake()
 
     def advance(self, seconds: float) -> None:
         """Move forward by ``seconds``."""
@@ -124,11 +127,14 @@ class ManualClock:
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._sleepers.append((deadline, future))
+        if self._due is None or deadline < self._due:
+            self._due = deadline
         await future
 
     def _wake(self) -> None:
         due = [entry for entry in self._sleepers if entry[0] <= self._now]
         self._sleepers = [entry for entry in self._sleepers if entry[0] > self._now]
+        self._due = min((entry[0] for entry in self._sleepers), default=None)
         for _, future in due:
             if not future.done():
                 future.set_result(None)
