@@ -236,12 +236,16 @@ class ReadingProcessor:
         if in_order:
             state.last_seen_s = at_s
             store.save_last_reading(reading.meter_id, reading.received_at, payload)
-            events = alarm_transitions(
-                reading.meter_id,
-                state.alarms,
-                reading.alarms,
-                at_s,
-                {"status_raw": reading.status_raw, "total_m3": reading.total_m3},
+            events = (
+                alarm_transitions(
+                    reading.meter_id,
+                    state.alarms,
+                    reading.alarms,
+                    at_s,
+                    {"status_raw": reading.status_raw, "total_m3": reading.total_m3},
+                )
+                if reading.alarms or state.alarms
+                else []  # most readings: nothing raised, nothing to clear (no details built either)
             )
             events += self._detector.update(
                 reading.meter_id,
