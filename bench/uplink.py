@@ -23,7 +23,7 @@ import aiomqtt
 from gateway.ingest.ingester import Ingester, IngestSettings
 from gateway.ingest.sink import InfluxSink
 from gateway.reading import Reading
-from gateway.uplink.broker import BrokerSettings, Protocol, json_publish_properties
+from gateway.uplink.broker import BrokerSettings, Protocol
 from gateway.uplink.messages import OutboundMessage, encode
 from gateway.uplink.mqtt import MqttPublisher
 from gateway.uplink.outbox import Outbox, StoredMessage
@@ -35,6 +35,7 @@ from tests.servers import (
     VictoriaMetrics,
     require_binary,
 )
+from tests.uplink.helpers import json_publish_properties
 
 TOPICS = Topics("bench")
 INGEST_TOPICS = Topics("bench", prefix="wmbusbench")  # apart from the latency run's retained messages

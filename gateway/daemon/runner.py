@@ -295,7 +295,7 @@ class Daemon:
         mqtt = self.config.mqtt
         if mqtt is None:
             return
-        # aiomqtt and paho (~2 MB resident) only for a daemon that has an MQTT uplink
+        # the MQTT client and the outbox only for a daemon that has an MQTT uplink
         from gateway.uplink.broker import BrokerSettings  # noqa: PLC0415
         from gateway.uplink.mqtt import MqttPublisher  # noqa: PLC0415
 

@@ -1,9 +1,9 @@
 """The ingester: MQTT (shared subscription, QoS 1) into an InfluxDB-compatible store, ack after write.
 
-Delivery guarantee: the ingester switches paho's automatic PUBACK off (aiomqtt 2.x has no manual-ack
-API of its own, so this reaches its paho client) and acknowledges a message only after the store
-accepted the batch holding it, in the order received. Its session is persistent (MQTT 5 clean start
-off with a session expiry, or 3.1.1 clean session off) under a stable client id, so messages not yet
+Delivery guarantee: the ingester acknowledges a message (a PUBACK through
+:meth:`gateway.uplink.client.MqttClient.acknowledge`) only after the store accepted the batch holding
+it, in the order received. Its session is persistent (MQTT 5 clean start off with a session expiry, or
+3.1.1 clean session off) under a stable client id, so messages not yet
 acknowledged when the store or the ingester goes down stay with the broker and come again on
 reconnect. Duplicates that this causes are harmless: points are idempotent (:mod:`lineproto`).
 
@@ -29,22 +29,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from typing import Any
 
-import aiomqtt
-import paho.mqtt.client as mqtt
-
 from gateway import json_codec
 from gateway.ingest.deadletters import DeadLetters
 from gateway.ingest.lineproto import PayloadError, lines_for
-from gateway.ingest.receive import acknowledge, take_over_reads
 from gateway.ingest.sink import LineSink, SinkError
 from gateway.uplink.broker import (
     BrokerError,
     BrokerSettings,
+    MqttError,
     Protocol,
     describe_connect_error,
-    make_client,
     wants_older_protocol,
+    wire_version,
 )
+from gateway.uplink.client import MqttClient
 from gateway.uplink.tasks import first_error
 from gateway.uplink.topics import (
     DEFAULT_PREFIX,
@@ -108,7 +106,7 @@ class IngestStats:
 @dataclass(slots=True)
 class _Batch:
     lines: list[str] = field(default_factory=list)
-    acks: list[tuple[int, int]] = field(default_factory=list)  # (mid, qos) in arrival order
+    acks: list[int] = field(default_factory=list)  # packet ids of the QoS 1 messages, in arrival order
     messages: int = 0
     opened_at: float = 0.0
     # (topic, payload, index of its first line) of each message, to find one the store refuses
@@ -165,7 +163,7 @@ class Ingester:
         while True:
             try:
                 await self._session()
-            except aiomqtt.MqttError as err:
+            except MqttError as err:
                 if self._protocol is Protocol.AUTO and not self.stats.connects and wants_older_protocol(err):
                     log.warning("broker does not speak MQTT 5; falling back to 3.1.1")
                     self._protocol = Protocol.V311
@@ -198,26 +196,20 @@ class Ingester:
 
     async def _session(self) -> None:
         protocol = Protocol.V5 if self._protocol is Protocol.AUTO else self._protocol
-        client = make_client(
+        # Messages go into the open batch straight from the client's reader; set before connecting,
+        # since a resumed session's messages come right after CONNACK.
+        self._batch = _Batch()
+        self._batches = asyncio.Queue()
+        client = MqttClient(
             self.broker,
-            protocol,
+            wire_version(protocol),
             clean_start=False,
             session_expiry_s=self.settings.session_expiry_s,
             receive_maximum=self.settings.receive_maximum,
             client_id=self.settings.client_id,
+            on_message=self._on_publish,
         )
-        paho = client._client
-        # aiomqtt 2.x acknowledges on receipt; we acknowledge after the store has the data.
-        paho.manual_ack_set(True)
-        # Messages go into the open batch straight from paho's read callback, skipping aiomqtt's
-        # message objects and queue (a task a message); set before connecting, since a resumed
-        # session's messages come right after CONNACK. Once connected, gateway.ingest.receive
-        # also skips paho's MQTTMessage (it still delivers what it does not decode itself).
-        self._batch = _Batch()
-        self._batches = asyncio.Queue()
-        paho.on_message = self._on_message
         async with client:
-            take_over_reads(client, self._on_publish)
             self.stats.connects += 1
             self._broker_up()
             self.stats.last_error = None
@@ -225,13 +217,13 @@ class Ingester:
                 self._protocol = protocol
             await self._subscribe(client)
             self.subscribed.set()
-            await first_error(self._writer(client), self._ticker(), _until_disconnected(client))
+            await first_error(self._writer(client), self._ticker(), client.closed())
 
-    async def _subscribe(self, client: aiomqtt.Client) -> None:
+    async def _subscribe(self, client: MqttClient) -> None:
         filters = self.filters()
         if self.settings.shared:
             codes = await client.subscribe([(f"$share/{self.settings.group}/{f}", 1) for f in filters])
-            if all(_granted(code) for code in codes):
+            if all(code < 0x80 for code in codes):
                 self.stats.shared = True
                 return
             log.warning("broker refused shared subscriptions; subscribing plainly (no load sharing)")
@@ -239,11 +231,8 @@ class Ingester:
         await client.subscribe([(f, 1) for f in filters])
         self.stats.shared = False
 
-    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
-        self._on_publish(message._topic, bytes(message.payload), message.mid, message.qos)
-
     def _on_publish(self, topic: bytes, payload: bytes, mid: int, qos: int) -> None:
-        """Once per message in arrival order, on the event loop's thread (from paho's reader)."""
+        """Once per message in arrival order, on the event loop's thread (from the client's reader)."""
         batch = self._batch
         if not batch.messages:
             batch.opened_at = time.monotonic()
@@ -257,7 +246,7 @@ class Ingester:
         else:
             batch.lines += self._lines(topic, payload)
         if qos:
-            batch.acks.append((mid, qos))
+            batch.acks.append(mid)
         batch.messages += 1
         if len(batch.lines) >= self.settings.batch_max_lines:
             self._hand_off()
@@ -300,12 +289,11 @@ class Ingester:
             )
         return []
 
-    async def _writer(self, client: aiomqtt.Client) -> None:
-        paho = client._client
+    async def _writer(self, client: MqttClient) -> None:
         while True:
             batch = await self._batches.get()
             await self._store(batch)
-            acknowledge(paho, batch.acks)
+            client.acknowledge(batch.acks)
             self.stats.messages += batch.messages
             self.stats.points += len(batch.lines)
             self.stats.batches += 1
@@ -368,19 +356,6 @@ class Ingester:
         log.warning("dead letter%s: message on %s not stored, acknowledged: %s%s", where, topic, reason, more)
         self._dead_logged_at = now
         self._dead_unlogged = 0
-
-
-async def _until_disconnected(client: aiomqtt.Client) -> None:
-    # Nothing reaches aiomqtt's queue (paho hands messages to the ingester), so this only waits for
-    # the iterator's MqttError on disconnection.
-    async for _ in client.messages:
-        pass
-    raise aiomqtt.MqttError("disconnected")
-
-
-def _granted(code: Any) -> bool:
-    value = getattr(code, "value", code)
-    return isinstance(value, int) and value < 0x80
 
 
 def pid_client_id(prefix: str = "wmbus-ingest") -> str:

@@ -7,11 +7,6 @@ import urllib.parse
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
-
-import aiomqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from gateway.mqtt.packets import Version, reason_text
 
@@ -133,62 +128,10 @@ def wire_version(protocol: Protocol) -> Version:
     return Version.V311 if protocol is Protocol.V311 else Version.V5
 
 
-def protocol_version(protocol: Protocol) -> aiomqtt.ProtocolVersion:
-    return aiomqtt.ProtocolVersion.V311 if protocol is Protocol.V311 else aiomqtt.ProtocolVersion.V5
-
-
-def make_client(
-    settings: BrokerSettings,
-    protocol: Protocol,
-    *,
-    will: aiomqtt.Will | None = None,
-    clean_start: bool = True,
-    session_expiry_s: int = 0,
-    receive_maximum: int | None = None,
-    max_inflight: int = 100,
-    client_id: str | None = None,
-) -> aiomqtt.Client:
-    """An aiomqtt client for ``settings`` speaking ``protocol`` (V5 or V311)."""
-    version = protocol_version(protocol)
-    properties: Properties | None = None
-    kwargs: dict[str, Any] = {}
-    if version is aiomqtt.ProtocolVersion.V5:
-        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        if session_expiry_s:
-            properties.SessionExpiryInterval = session_expiry_s
-        if receive_maximum:
-            properties.ReceiveMaximum = receive_maximum
-        kwargs["clean_start"] = clean_start
-    else:
-        kwargs["clean_session"] = clean_start
-    client = aiomqtt.Client(
-        settings.host,
-        settings.port,
-        username=settings.user,
-        password=settings.password(),
-        identifier=client_id or settings.client_id,
-        protocol=version,
-        will=will,
-        keepalive=settings.keepalive_s,
-        tls_context=settings.tls_context(),
-        properties=properties,
-        max_inflight_messages=max_inflight,
-        timeout=10,
-        **kwargs,
-    )
-    # aiomqtt warns past this many concurrent publishes; we pipeline on purpose.
-    client.pending_calls_threshold = max_inflight + 16
-    return client
-
-
 def connect_error_code(err: BaseException) -> int | None:
     """The CONNACK code of a refused connection, or None when it is not a refusal."""
     if isinstance(err, ConnectRefusedError):
         return err.code
-    if isinstance(err, aiomqtt.MqttCodeError):
-        rc = err.rc
-        value = getattr(rc, "value", rc)
-        return int(value) if isinstance(value, int) else None
     return None
 
 
@@ -213,11 +156,3 @@ def describe_connect_error(
     if "CERTIFICATE" in text.upper() or "SSL" in text.upper():
         return f"TLS handshake with {where} failed: {text}"
     return f"cannot connect to broker {where}: {text or type(err).__name__}"
-
-
-def json_publish_properties() -> Properties:
-    """MQTT 5 PUBLISH properties saying the payload is UTF-8 JSON."""
-    properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-    properties.PayloadFormatIndicator = 1
-    properties.ContentType = "application/json"
-    return properties

@@ -119,8 +119,8 @@ class MqttClient:
     async def __aexit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
-        if kind is None:
-            await self.disconnect()
+        if kind is None or issubclass(kind, asyncio.CancelledError):
+            self.close()  # a clean stop says goodbye: the broker then keeps the will to itself
         else:
             self.abort()
 
@@ -175,6 +175,10 @@ class MqttClient:
 
     async def disconnect(self) -> None:
         """Send DISCONNECT (the will is not published) and close."""
+        self.close()
+
+    def close(self) -> None:
+        """Send DISCONNECT (the will is not published) and close, without waiting."""
         self._closing = True
         if self._transport is not None and not self._transport.is_closing():
             self._write(encode_disconnect(self.version))

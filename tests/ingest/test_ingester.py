@@ -14,12 +14,17 @@ import pytest
 
 from gateway.ingest.ingester import Ingester, IngestSettings
 from gateway.ingest.sink import InfluxSink
-from gateway.uplink.broker import BrokerSettings, Protocol, json_publish_properties
+from gateway.uplink.broker import BrokerSettings, Protocol
 from gateway.uplink.messages import PublicationLike, publication_message
 from gateway.uplink.topics import Topics
 from tests.conftest import MosquittoFactory
 from tests.servers import Mosquitto, TlsFiles, VictoriaMetrics
-from tests.uplink.helpers import event_publication, monthly_publication, reading_publication
+from tests.uplink.helpers import (
+    event_publication,
+    json_publish_properties,
+    monthly_publication,
+    reading_publication,
+)
 
 
 @contextlib.asynccontextmanager

@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from gateway.reading import Reading
 
@@ -112,3 +114,11 @@ async def retained(
             if message.retain:
                 assert isinstance(message.payload, bytes)
                 out.append((str(message.topic), json.loads(message.payload)))
+
+
+def json_publish_properties() -> Properties:
+    """MQTT 5 PUBLISH properties as the gateway sends them (UTF-8 JSON), for an independent publisher."""
+    properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    properties.PayloadFormatIndicator = 1
+    properties.ContentType = "application/json"
+    return properties

@@ -1,5 +1,6 @@
 """Our MQTT client and the publisher on it: a window of QoS 1 messages in flight, per-meter order kept,
-keep-alive, the 5 -> 3.1.1 fallback, and a broker that sends garbage."""
+manual acknowledgements in a persistent session, keep-alive, the 5 -> 3.1.1 fallback, and a broker that
+sends garbage or a packet a byte at a time."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.mqtt.packets import Version
+from gateway.mqtt.packets import Version, encode_publish
 from gateway.uplink.broker import BrokerSettings, ConnectionLostError, Protocol
 from gateway.uplink.client import MqttClient
 from gateway.uplink.messages import publication_message
@@ -144,3 +145,87 @@ async def test_a_broker_without_mqtt5_gets_3_1_1(tmp_path: Path) -> None:
                 await task
     assert publisher.stats.protocol == "3.1.1"
     assert [level(data) for data in seen[:2]] == [5, 4]
+
+
+@pytest.mark.parametrize("version", [Version.V5, Version.V311])
+async def test_unacknowledged_messages_come_again_in_a_persistent_session(
+    mosquitto: Mosquitto, version: Version
+) -> None:
+    received: list[tuple[bytes, bytes, int, int]] = []
+    settings = BrokerSettings(mosquitto.url)
+
+    def session() -> MqttClient:
+        return MqttClient(
+            settings,
+            version,
+            clean_start=False,
+            session_expiry_s=60,
+            client_id=f"sess-{version.value}",
+            on_message=lambda *message: received.append(message),
+        )
+
+    async def until(count: int) -> None:
+        async with asyncio.timeout(5):
+            while len(received) < count:
+                await asyncio.sleep(0.01)
+
+    first = session()
+    await first.connect()
+    assert await first.subscribe([("sess/#", 1)]) == [1]
+    async with MqttClient(settings, Version.V5) as publisher:
+        for n in range(5):
+            await publisher.publish_and_wait(f"sess/{n}", b"%d" % n)
+    await until(5)
+    assert [(topic, payload, qos) for topic, payload, _, qos in received] == [
+        (b"sess/%d" % n, b"%d" % n, 1) for n in range(5)
+    ]
+    first.acknowledge([packet_id for _, _, packet_id, _ in received[:2]])
+    await first.disconnect()  # after the PUBACKs on the same stream; the session stays
+
+    received.clear()
+    second = session()
+    connack = await second.connect()
+    assert connack.session_present
+    await until(3)
+    assert [payload for _, payload, _, _ in received] == [b"2", b"3", b"4"]  # the unacknowledged, in order
+    second.acknowledge([packet_id for _, _, packet_id, _ in received])
+    await second.disconnect()
+
+    received.clear()
+    third = session()
+    await third.connect()
+    await asyncio.sleep(0.5)
+    assert received == []
+    await third.disconnect()
+
+
+async def test_packets_cut_anywhere_by_the_network_are_put_together() -> None:
+    packets = b"".join(
+        encode_publish(b"a/%d" % n, b"x" * (n * 50), n + 1, properties=b"\x00") for n in range(6)
+    )
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)
+        writer.write(b"\x20\x03\x00\x00\x00")  # CONNACK, MQTT 5, no properties
+        for index in range(len(packets)):  # a byte a write
+            writer.write(packets[index : index + 1])
+            await writer.drain()
+            await asyncio.sleep(0)
+        await reader.read(65536)
+        writer.close()
+
+    received: list[tuple[bytes, bytes, int, int]] = []
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        client = MqttClient(
+            BrokerSettings(f"mqtt://127.0.0.1:{port}"),
+            Version.V5,
+            on_message=lambda *message: received.append(message),
+        )
+        await client.connect()
+        async with asyncio.timeout(5):
+            while len(received) < 6:
+                await asyncio.sleep(0.01)
+        client.abort()
+    assert received == [(b"a/%d" % n, b"x" * (n * 50), n + 1, 1) for n in range(6)]
