@@ -277,7 +277,8 @@ class Daemon:
         self.store.sync_meters(meters, created=datetime.now(UTC))
         for meter_id in fleet.meters:
             self.store.forget_unknown(meter_id)
-        self.store.commit()
+        if self._state_may_commit():  # a reload while the outbox cannot store: the next flush commits
+            self.store.commit()
 
     def _sync_discovery(self, fleet: Fleet, config: GatewayConfig | None = None) -> None:
         """Home Assistant configs for the provisioned meters, removals for the others (MQTT uplink only)."""
@@ -636,6 +637,15 @@ class Daemon:
             await asyncio.gather(self._publisher_task, return_exceptions=True)
         if self.outbox is not None:
             self.outbox.close()
+        if not self._state_may_commit():
+            lost = len(self._pending) + len(self._pending_raw) + len(self._unstored)
+            log.error(
+                "stopping with %d publications not stored in the outbox (%s): the state of their readings"
+                " is not committed (a replay resumes before them)",
+                lost,
+                "the outbox could not store them" if self._unstored else "not flushed",
+            )
+            self.store.rollback()
         self.store.close()
         self.notifier.close()
 
@@ -821,7 +831,13 @@ class Daemon:
         self.store.set_meta(STATUS_META_KEY, json.dumps(document, separators=(",", ":")))
         if self.health is not None:  # what was learned of the meters' cadence outlives a restart
             self.store.set_meta(HEALTH_META_KEY, json.dumps(self.health.snapshot(), separators=(",", ":")))
-        self.store.commit()
+        if self._state_may_commit():  # else the flush that stores the publications commits it all
+            self.store.commit()
+
+    def _state_may_commit(self) -> bool:
+        """The state's transaction holds what the pipeline did since the last flush: it is committed only
+        once their publications are in the outbox (never ahead of them, issue 16 item 4)."""
+        return not (self._pending or self._pending_raw or self._unstored)
 
     def summary(self) -> str:
         """One line of what this run did, for the console on exit (with what a replay delivered)."""

@@ -89,8 +89,8 @@ async def test_disk_full_keeps_every_reading_logs_once_and_commits_no_state_ahea
         (MeterEntry(v.meter_id), v.key) for v in vectors
     )
     radio = QueuedRadio()
-    daemon = Daemon(
-        GatewayConfig(gateway_id="full", state_dir=state),
+    daemon = Daemon(  # a status saved every second: it must not commit the state either
+        GatewayConfig(gateway_id="full", state_dir=state, status_interval_s=1.0),
         RunOptions(mqtt_url=mosquitto.url),
         sources=[radio],
         printer=lambda line: None,
@@ -115,7 +115,7 @@ async def test_disk_full_keeps_every_reading_logs_once_and_commits_no_state_ahea
     _fill(daemon.outbox)
     send(range(5, 20))  # the radio keeps going while the disk is full: 45 readings
     await _until(lambda: daemon.pipeline.counters.readings == 60)
-    await asyncio.sleep(1.0)  # several flushes fail meanwhile
+    await asyncio.sleep(1.5)  # several flushes fail meanwhile, and a status is saved
     # The state is not committed ahead of its publications: on disk it is still at hour 4.
     check = StateStore(state / "state.db")
     try:
@@ -138,6 +138,49 @@ async def test_disk_full_keeps_every_reading_logs_once_and_commits_no_state_ahea
     assert len(faults) == 1 and "full" in faults[0].getMessage()
     assert not [r for r in caplog.records if r.exc_info]  # no traceback per flush
     assert sum("stored again" in r.getMessage() for r in caplog.records) == 1
+
+
+async def test_a_stop_while_the_outbox_cannot_store_commits_no_state_ahead(
+    tmp_path: Path, mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Stopped with publications it could not store: the state on disk stays where its publications are
+    (a replay resumes before them), and one ERROR line says how many were not stored."""
+    vectors = encrypted_water_vectors()[:3]
+    state = tmp_path / "state"
+    Provisioning(state / "meters.toml", state / "keys.toml").add_many(
+        (MeterEntry(v.meter_id), v.key) for v in vectors
+    )
+    radio = QueuedRadio()
+    daemon = Daemon(
+        GatewayConfig(gateway_id="stop", state_dir=state),
+        RunOptions(mqtt_url=mosquitto.url),
+        sources=[radio],
+        printer=lambda line: None,
+    )
+    caplog.set_level(logging.INFO, "gateway")
+    run = asyncio.create_task(daemon.run())
+    await asyncio.wait_for(daemon.ready.wait(), 20)
+    start = datetime.now(UTC) - timedelta(hours=30)
+    for hour in range(20):
+        if hour == 3:
+            await _until(lambda: daemon.pipeline.counters.readings == 9)
+            await asyncio.sleep(0.5)  # flushed: hours 0-2 are in the outbox and the state
+            _fill(daemon.outbox)
+        for vector in vectors:
+            at = start + timedelta(hours=hour)
+            radio.queue.put_nowait(ReceivedFrame(vector.telegram, LinkMode.T1, -70.0, at, "radio"))
+    await _until(lambda: daemon.pipeline.counters.readings == 60)
+    await _until(lambda: daemon.pipeline.counters.errors.get("outbox_write", 0) >= 1)
+    daemon.stop()
+    assert await run == 0
+    check = StateStore(state / "state.db")
+    try:
+        last = check.last_reading(vectors[0].meter_id)
+        assert last is not None and last["received_at"] == (start + timedelta(hours=2)).isoformat()
+    finally:
+        check.close()
+    lost = [r for r in caplog.records if r.levelno == logging.ERROR and "not stored" in r.getMessage()]
+    assert len(lost) == 1 and "51 publications" in lost[0].getMessage()
 
 
 def _reading(n: int, size: int = 0) -> OutboundMessage:
