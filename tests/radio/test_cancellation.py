@@ -14,7 +14,7 @@ import signal
 from pathlib import Path
 
 from gateway.frame import LinkMode
-from gateway.radio.base import Backoff
+from gateway.radio.base import Backoff, RadioSource
 from gateway.radio.im170a import Im170aSource
 from gateway.radio.rtlwmbus import RtlWmbusSource
 from tests.radio.nmode_fakes import FakeIm170a
@@ -51,11 +51,7 @@ async def test_consumer_cancelled_while_the_port_closes_stops_the_source(tmp_pat
         reply_timeout_s=2.0,
     )
 
-    async def consume() -> None:
-        async for _frame in source.frames():
-            pass
-
-    consumer = asyncio.create_task(consume())
+    consumer = asyncio.create_task(_consume(source))
     try:
         await asyncio.wait_for(source.reader_closing.wait(), WAIT_S)  # frames() is inside _close()
         consumer.cancel()
@@ -95,11 +91,7 @@ async def test_consumer_cancelled_while_a_pipeline_waits_for_its_last_words_stop
         backoff=Backoff(initial_s=0.02, maximum_s=0.1),
     )
 
-    async def consume() -> None:
-        async for _frame in source.frames():
-            pass
-
-    consumer = asyncio.create_task(consume())
+    consumer = asyncio.create_task(_consume(source))
     try:
         await asyncio.wait_for(source.stopping.wait(), WAIT_S)
         await asyncio.sleep(0.2)
@@ -125,11 +117,7 @@ async def test_stopping_a_pipeline_also_stops_what_its_program_left_running(tmp_
         "sdr", f"sleep 30 >/dev/null 2>&1 & echo $! > {pid_file}; exit 3", backoff=Backoff(initial_s=5.0)
     )
 
-    async def consume() -> None:
-        async for _frame in source.frames():
-            pass
-
-    consumer = asyncio.create_task(consume())
+    consumer = asyncio.create_task(_consume(source))
     try:
         await asyncio.wait_for(source.stopping.wait(), WAIT_S)
         child = int(pid_file.read_text())
@@ -150,3 +138,9 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+async def _consume(source: RadioSource) -> None:
+    """A consumer of the source's frames, as the daemon is one."""
+    async for _frame in source.frames():
+        pass

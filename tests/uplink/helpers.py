@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,6 +15,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from gateway.reading import Reading
+from tests.servers import Mosquitto
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,20 @@ class Collector:
         deadline = asyncio.get_running_loop().time() + timeout_s
         while len(self.messages) < count and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def collecting(broker: Mosquitto, topic_filter: str) -> AsyncIterator[Collector]:
+    """A Collector subscribed to ``topic_filter`` on ``broker`` while the block runs."""
+    collector = Collector(broker.host, broker.port, topic_filter)
+    task = asyncio.create_task(collector.run())
+    await asyncio.wait_for(collector.ready.wait(), 5)
+    try:
+        yield collector
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def retained(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,22 +20,9 @@ from gateway.uplink.mqtt import MqttPublisher
 from gateway.uplink.outbox import Outbox
 from gateway.uplink.topics import Topics
 from tests.servers import Mosquitto
-from tests.uplink.helpers import Collector, reading_publication
+from tests.uplink.helpers import collecting, reading_publication
 
 TOPICS = Topics("gw1")
-
-
-@contextlib.asynccontextmanager
-async def collecting(broker: Mosquitto, topic_filter: str) -> AsyncIterator[Collector]:
-    collector = Collector(broker.host, broker.port, topic_filter)
-    task = asyncio.create_task(collector.run())
-    await asyncio.wait_for(collector.ready.wait(), 5)
-    try:
-        yield collector
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def test_publisher_keeps_a_window_in_flight_and_each_meter_in_order(

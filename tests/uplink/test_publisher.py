@@ -18,7 +18,7 @@ from gateway.uplink.outbox import Outbox
 from gateway.uplink.topics import Topics
 from tests.servers import Mosquitto
 from tests.uplink.helpers import (
-    Collector,
+    collecting,
     event_publication,
     monthly_publication,
     reading_publication,
@@ -33,19 +33,6 @@ async def running(publisher: MqttPublisher) -> AsyncIterator[MqttPublisher]:
     task = asyncio.create_task(publisher.run())
     try:
         yield publisher
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-@contextlib.asynccontextmanager
-async def collecting(broker: Mosquitto, topic_filter: str) -> AsyncIterator[Collector]:
-    collector = Collector(broker.host, broker.port, topic_filter)
-    task = asyncio.create_task(collector.run())
-    await asyncio.wait_for(collector.ready.wait(), 5)
-    try:
-        yield collector
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
