@@ -628,9 +628,10 @@ class Daemon:
                     break  # Ctrl-C while a replay's outbox drained
                 await asyncio.sleep(0.05)
             if not self.publisher.connected_event.is_set() and self.publisher.stats.last_error is None:
-                # A replay with nothing new ends while the publisher is still connecting; cancelled in
-                # the middle of its first status publish it could hang in aiomqtt's disconnect (seen
-                # 2 runs in 3): let it finish connecting first (a broker that fails sets last_error).
+                # A replay with nothing new ends while the publisher is still connecting: let it finish
+                # connecting (a broker that fails sets last_error), so its status goes out and a cancel
+                # never lands mid-handshake (with the aiomqtt publisher that hung 2 runs in 3; kept with
+                # our own client, which test_replay_resume has not shown to need it).
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.publisher.connected_event.wait(), CONNECT_SETTLE_S)
             self._publisher_task.cancel()
